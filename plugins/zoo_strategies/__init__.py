@@ -1,0 +1,10 @@
+"""Built-in plugin: the three transfer strategies."""
+
+from zoo import hookimpl
+
+
+@hookimpl
+def zoo_strategies():
+    from zoo_strategies.specs import STRATEGIES
+
+    return STRATEGIES

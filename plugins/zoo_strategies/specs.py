@@ -1,0 +1,47 @@
+"""What the built-in strategies are called and which options they take (no TensorFlow)."""
+
+from zoo.specs import OptionSpec, StrategySpec
+
+HEAD_OPTIONS = (
+    OptionSpec("units", "int", 0, "hidden units in the new head before the classifier (0: a linear classifier)"),
+    OptionSpec("dropout", "float", 0.2, "dropout rate before the classifier"),
+)
+UNFREEZE = OptionSpec(
+    "unfreeze", "str", "1",
+    "what to train in the backbone: a number of stages from the end, stage names (comma separated), or 'all'",
+)
+
+STRATEGIES = [
+    StrategySpec(
+        name="feature-extraction",
+        trainer="zoo_strategies.feature_extraction:train",
+        options=HEAD_OPTIONS + (
+            OptionSpec("feature_cache", "choice", "auto",
+                       "where backbone features are kept between epochs (auto: memory, or disk when large)",
+                       choices=("auto", "memory", "disk", "none")),
+        ),
+        description="frozen backbone, new head trained on features computed once",
+    ),
+    StrategySpec(
+        name="fine-tuning",
+        trainer="zoo_strategies.fine_tuning:train",
+        options=HEAD_OPTIONS + (
+            UNFREEZE,
+            OptionSpec("fine_tune_lr", "float", None, "learning rate once the backbone is unfrozen (default: lr / 10)"),
+            OptionSpec("warmup_epochs", "int", None, "epochs of head-only training first (default: half of --epochs)"),
+        ),
+        description="train the head, then unfreeze the last stages at a lower learning rate (BatchNorm stays frozen)",
+    ),
+    StrategySpec(
+        name="domain-adaptation",
+        trainer="zoo_strategies.domain_adaptation:train",
+        options=HEAD_OPTIONS + (
+            OptionSpec("method", "choice", "dann", "dann (gradient reversal), coral (Deep CORAL) or mmd",
+                       choices=("dann", "coral", "mmd")),
+            OptionSpec("da_weight", "float", 1.0, "weight of the domain loss (DANN: the final lambda)"),
+            OptionSpec("unfreeze", "str", "all", UNFREEZE.help),
+        ),
+        needs_target=True,
+        description="labelled source + unlabelled target: DANN, Deep CORAL or MMD",
+    ),
+]

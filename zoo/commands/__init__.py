@@ -1,0 +1,1 @@
+"""The core's commands, grouped by what they touch; :mod:`zoo.cli` assembles them."""

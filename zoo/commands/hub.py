@@ -1,0 +1,62 @@
+"""Commands that move weights and adapters: pull and push."""
+
+from __future__ import annotations
+
+import click
+
+from zoo.output import echo_json
+
+
+@click.command()
+@click.argument("ref", metavar="NAME|REPO_ID[@REV]|hf://REPO_ID[@REV]")
+@click.option("--weights", default=None, help="Which weights of a backbone to fetch (default: its default weights).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was fetched as JSON.")
+def pull(ref: str, weights: str | None, as_json: bool) -> None:
+    """Fetch a backbone's weights, or an adapter from a hub, into the local cache.
+
+    A backbone name (`zoo pull resnet50`) fetches its weights file; a registered
+    adapter name, `owner/repo[@rev]` or `hf://owner/repo[@rev]` downloads an adapter.
+    """
+    from zoo.catalog import get_catalog
+
+    catalog = get_catalog()
+    if ref in catalog.backbones or ref.partition(":")[0] in catalog.backbone_sources:
+        from zoo.weights import pull_backbone
+
+        result = pull_backbone(catalog.backbone(ref), weights)
+    else:
+        from zoo.hubs import pull_adapter
+
+        result = pull_adapter(catalog, ref)
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(result["path"])
+
+
+@click.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(file_okay=False))
+@click.argument("repo_id", metavar="REPO_ID")
+@click.option("--private", is_flag=True, help="Create the repository as private.")
+@click.option("--revision", default=None, help="Branch to push to (created when missing).")
+@click.option("--message", "-m", default=None, help="Commit message.")
+@click.option("--register", "register_as", default=None, metavar="NAME",
+              help="Also add [adapters.NAME] pinned to the new commit to ./registry.toml.")
+@click.option("--hub", "hub_name", default="hf", show_default=True, help="Which hub plugin to push to.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def push(run_dir: str, repo_id: str, private: bool, revision: str | None, message: str | None,
+         register_as: str | None, hub_name: str, as_json: bool) -> None:
+    """Publish the adapter in RUN to REPO_ID, with a generated model card."""
+    from zoo.catalog import get_catalog
+    from zoo.hubs import push_adapter
+
+    result = push_adapter(get_catalog(), run_dir, repo_id, hub_name=hub_name, private=private,
+                          revision=revision, message=message, register_as=register_as)
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(f"pushed {result['repo_id']}@{result['commit']}")
+        click.echo(result["url"])
+
+
+COMMANDS = [pull, push]

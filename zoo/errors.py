@@ -1,0 +1,51 @@
+"""Errors the CLI turns into one line on stderr and an exit code.
+
+Anything raised as a ZooError is the user's to fix (or the world's), so it carries a
+message written for them; every other exception is a bug and keeps its traceback
+behind ``--debug``.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+
+class ZooError(Exception):
+    """A failure with a message fit for the user; exit status 1."""
+
+    exit_code = 1
+
+
+class UsageError(ZooError):
+    """The user asked for something that cannot be: a bad name, flag or file. Exit 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A registry, pipeline or adapter file that does not say what it must."""
+
+
+class PluginConflictError(UsageError):
+    """Two plugins claim one name; the user must choose (uninstall or ZOO_PLUGINS)."""
+
+
+def unknown_name(kind: str, name: str, known, *, lead: str | None = None, hint: str | None = None) -> UsageError:
+    """The error for a name nobody provides, with the closest known names."""
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if not close:
+        close = [k for k in known if name.lower() in k.lower()][:3]
+    if close:
+        tail = "did you mean " + " or ".join(close) + "?"
+    elif hint:
+        tail = hint
+    elif known:
+        tail = f"run `zoo list {kind_plural(kind)}` to see the {len(known)} known names"
+    else:
+        tail = f"none are available; check `zoo plugins`"
+    return UsageError(f"{lead or f'no {kind} {name!r}'}; {tail}")
+
+
+def kind_plural(kind: str) -> str:
+    return {"backbone source": "backbones", "strategy": "strategies"}.get(kind, kind + "s")

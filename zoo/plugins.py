@@ -1,0 +1,182 @@
+"""Finds, loads and isolates plugins.
+
+Every plugin, built-in or not, comes from the ``zoo`` entry-point group, and each is
+loaded and called on its own: one that fails is quarantined with its error instead of
+taking the command line down with it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import os
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from zoo import hookspecs
+
+ENTRY_POINT_GROUP = "zoo"
+ALLOW_LIST_VAR = "ZOO_PLUGINS"
+PROVIDING_HOOKS = {
+    "zoo_backbones": "backbones",
+    "zoo_backbone_sources": "backbone_sources",
+    "zoo_strategies": "strategies",
+    "zoo_datasets": "datasets",
+    "zoo_hubs": "hubs",
+}
+
+
+@dataclass
+class PluginRecord:
+    """What ``zoo plugins`` reports about one entry point."""
+
+    name: str
+    module: str
+    version: str | None
+    distribution: str | None
+    status: str = "ok"
+    error: str | None = None
+    provides: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "distribution": self.distribution,
+            "module": self.module,
+            "status": self.status,
+            "error": self.error,
+            "provides": self.provides,
+        }
+
+
+def allow_list() -> set[str] | None:
+    """Plugin names allowed by ``ZOO_PLUGINS`` (unset: all; empty: none)."""
+    value = os.environ.get(ALLOW_LIST_VAR)
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def _describe_error(exc: BaseException, where: str) -> str:
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    at = f" ({os.path.basename(last[0].filename)}:{last[0].lineno})" if last else ""
+    return f"{where}: {type(exc).__name__}: {exc}{at}"
+
+
+class PluginHost:
+    """The pluggy manager plus a record per plugin, built once per process."""
+
+    def __init__(self, allowed: set[str] | None = None, load: bool = True):
+        self.pm = pluggy.PluginManager("zoo")
+        self.pm.add_hookspecs(hookspecs)
+        self.records: dict[str, PluginRecord] = {}
+        self._results: dict[str, list[tuple[str, Any]]] = {}
+        self.allowed = allow_list() if allowed is None else allowed
+        if load:
+            self.load_entry_points()
+
+    def load_entry_points(self) -> None:
+        seen: set[str] = set()
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if ep.name in seen:
+                continue  # the same distribution visible twice on sys.path
+            seen.add(ep.name)
+            if self.allowed is not None and ep.name not in self.allowed:
+                continue
+            dist = getattr(ep, "dist", None)
+            record = PluginRecord(
+                name=ep.name,
+                module=ep.value,
+                version=dist.version if dist is not None else None,
+                distribution=dist.metadata["Name"] if dist is not None else None,
+            )
+            self.records[ep.name] = record
+            try:
+                module = ep.load()
+                self.pm.register(module, name=ep.name)
+            except BaseException as exc:  # a plugin must never take zoo down
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                self._quarantine(ep.name, _describe_error(exc, "import failed"))
+
+    def register(self, plugin: object, name: str, version: str | None = None) -> None:
+        """Register an in-process plugin object (for embedding zoo in a program)."""
+        self.records[name] = PluginRecord(name=name, module=repr(plugin), version=version, distribution=None)
+        self.pm.register(plugin, name=name)
+
+    def _quarantine(self, name: str, error: str) -> None:
+        record = self.records[name]
+        record.status = "error"
+        record.error = error if record.error is None else record.error + "; " + error
+        if self.pm.get_plugin(name) is not None:
+            self.pm.unregister(name=name)
+        for hook_results in self._results.values():
+            hook_results[:] = [(owner, value) for owner, value in hook_results if owner != name]
+
+    def call(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call one hook on every healthy plugin, each on its own, in name order.
+
+        Returns ``(plugin_name, result)`` pairs. Results of argument-less hooks are
+        cached: specs do not change within a process.
+        """
+        if not kwargs and hook_name in self._results:
+            return self._results[hook_name]
+        caller = getattr(self.pm.hook, hook_name)
+        results: list[tuple[str, Any]] = []
+        impls = sorted(caller.get_hookimpls(), key=lambda impl: impl.plugin_name)
+        for impl in impls:
+            name = impl.plugin_name
+            if self.records.get(name, None) is not None and self.records[name].status != "ok":
+                continue
+            try:
+                value = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                self._quarantine(name, _describe_error(exc, f"{hook_name}() failed"))
+                continue
+            if value is not None:
+                results.append((name, value))
+        if not kwargs:
+            self._results[hook_name] = results
+        return results
+
+    def collect(self, hook_name: str) -> list[tuple[str, Any]]:
+        """Flatten a list-returning hook into ``(plugin_name, item)`` pairs."""
+        pairs = []
+        for name, value in self.call(hook_name):
+            items = value if isinstance(value, (list, tuple)) else [value]
+            pairs.extend((name, item) for item in items)
+        return pairs
+
+    def report(self) -> list[PluginRecord]:
+        """Every plugin with what it provides; calling the hooks also surfaces their errors."""
+        for record in self.records.values():
+            record.provides = {}
+        for hook_name, key in PROVIDING_HOOKS.items():
+            for name, item in self.collect(hook_name):
+                self.records[name].provides.setdefault(key, []).append(item.name)
+        for record in self.records.values():
+            if record.status != "ok":
+                record.provides = {}
+        return sorted(self.records.values(), key=lambda r: r.name)
+
+
+_host: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, loaded on first use."""
+    global _host
+    if _host is None:
+        _host = PluginHost()
+    return _host
+
+
+def reset_host(host: PluginHost | None = None) -> None:
+    """Forget the loaded plugins (tests, and ``zoo install`` in the same process)."""
+    global _host
+    _host = host
