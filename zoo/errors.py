@@ -33,7 +33,7 @@ class PluginConflictError(UsageError):
 def unknown_name(kind: str, name: str, known, *, lead: str | None = None, hint: str | None = None) -> UsageError:
     """The error for a name nobody provides, with the closest known names."""
     known = list(known)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    close = _closest(name, known)
     if not close:
         close = [k for k in known if name.lower() in k.lower()][:3]
     if close:
@@ -45,6 +45,15 @@ def unknown_name(kind: str, name: str, known, *, lead: str | None = None, hint: 
     else:
         tail = f"none are available; check `zoo plugins`"
     return UsageError(f"{lead or f'no {kind} {name!r}'}; {tail}")
+
+
+def _closest(name: str, known: list[str]) -> list[str]:
+    """The best match, plus any others nearly as good (so 'resnt50' suggests only resnet50)."""
+    scored = sorted(((difflib.SequenceMatcher(None, name, k).ratio(), k) for k in known), reverse=True)
+    if not scored or scored[0][0] < 0.6:
+        return []
+    best = scored[0][0]
+    return [k for score, k in scored[:3] if score >= best - 0.05]
 
 
 def kind_plural(kind: str) -> str:

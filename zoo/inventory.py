@@ -64,7 +64,8 @@ def dataset_row(spec: DatasetSpec) -> dict[str, Any]:
 def list_items(catalog: Catalog, kind: str, pattern: str | None = None) -> list[dict[str, Any]]:
     kind = normalise_kind(kind)
     if kind == "backbones":
-        rows = [backbone_row(s) for s in catalog.backbones.values()]
+        # entries whose source plugin is not loaded cannot be built; `zoo info` explains why
+        rows = [backbone_row(s) for s in catalog.backbones.values() if s.plugin]
     elif kind == "strategies":
         rows = [strategy_row(s) for s in catalog.strategies.values()]
     elif kind == "datasets":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from zoo.errors import unknown_name
 from zoo.output import echo_json
 
 
@@ -20,6 +21,11 @@ def pull(ref: str, weights: str | None, as_json: bool) -> None:
     from zoo.catalog import get_catalog
 
     catalog = get_catalog()
+    is_name = "/" not in ref and "://" not in ref
+    if is_name and ref not in catalog.backbones and ref not in catalog.adapters \
+            and ref.partition(":")[0] not in catalog.backbone_sources:
+        raise unknown_name("backbone or adapter", ref, [*catalog.backbones, *catalog.adapters],
+                           lead=f"no backbone or adapter named {ref!r}")
     if ref in catalog.backbones or ref.partition(":")[0] in catalog.backbone_sources:
         from zoo.weights import pull_backbone
 

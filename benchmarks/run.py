@@ -1,0 +1,51 @@
+"""Run zoo's benchmarks and print named ratios against plain Keras / TensorFlow.
+
+    python benchmarks/run.py [--quick] [--json] [--only NAME ...]
+
+Every figure is a ratio of two timings taken in the same run on the same machine, so
+it means something on a noisy or shared machine where absolute seconds do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+BENCHMARKS = {
+    # ratio name: (module in benchmarks/, goal as text)
+    "startup_vs_tf_import": ("bench_startup", "<= 0.15"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller workloads (CI)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object of ratios")
+    parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run just these")
+    args = parser.parse_args(argv)
+    results: dict[str, float] = {}
+    details: dict[str, dict] = {}
+    for name in args.only or BENCHMARKS:
+        module_name, goal = BENCHMARKS[name]
+        started = time.perf_counter()
+        ratio, info = importlib.import_module(module_name).run(quick=args.quick)
+        results[name] = round(ratio, 4)
+        details[name] = {**info, "goal": goal, "seconds": round(time.perf_counter() - started, 1)}
+        if not args.json:
+            print(f"{name:28s} {ratio:8.3f}   goal {goal:8s} {json.dumps(info)}", flush=True)
+    if args.json:
+        print(json.dumps(results))
+        print(json.dumps({"details": details}), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""An example third-party zoo plugin.
+
+It shows the three things a plugin usually does: provide a backbone (built by the
+built-in ``keras`` source, so no model code is needed here), add a command to the
+``zoo`` CLI, and stay cheap to import (TensorFlow is imported inside the command only).
+"""
+
+from zoo import hookimpl
+from zoo.specs import BackboneSpec, WeightsSpec
+
+MOBILENET_V2_WEIGHTS = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+
+
+@hookimpl
+def zoo_backbones():
+    return [
+        BackboneSpec(
+            name="mobilenetv2",
+            source="keras",
+            model="MobileNetV2",
+            description="MobileNetV2 1.0 (Sandler et al. 2018), from keras.applications",
+            input_size=224,
+            min_input_size=32,
+            preprocessing="tf",
+            feature_dim=1280,
+            stages=(
+                ("stem", ("Conv1", "bn_Conv1", "Conv1_relu", "expanded_conv_")),
+                ("block_1_6", tuple(f"block_{i}_" for i in range(1, 7))),
+                ("block_7_12", tuple(f"block_{i}_" for i in range(7, 13))),
+                ("block_13_16", tuple(f"block_{i}_" for i in range(13, 17)) + ("Conv_1", "Conv_1_bn", "out_relu")),
+            ),
+            params=2257984,
+            weights=(
+                WeightsSpec(
+                    name="imagenet",
+                    file=MOBILENET_V2_WEIGHTS,
+                    url="https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/" + MOBILENET_V2_WEIGHTS,
+                ),
+            ),
+            default_weights="imagenet",
+        )
+    ]
+
+
+@hookimpl
+def zoo_commands(cli):
+    import click
+
+    @cli.command()
+    @click.argument("backbone")
+    @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True))
+    @click.option("--weights", default="default", help="imagenet, none (random) or a weights file.")
+    @click.option("--image-size", type=int, default=None, help="Input size (default: the backbone's).")
+    def embed(backbone, images, weights, image_size):
+        """Print the BACKBONE feature vector of each image as JSON lines."""
+        import json
+
+        from zoo.backbones import build_backbone
+        from zoo.catalog import get_catalog
+        from zoo.inputs import load_images
+
+        built = build_backbone(get_catalog().backbone(backbone), weights=weights, input_size=image_size)
+        pixels = load_images(list(images), built.input_size)
+        features = built.model.predict(pixels, verbose=0)
+        for path, vector in zip(images, features):
+            click.echo(json.dumps({"image": path, "features": [round(float(v), 6) for v in vector]}))

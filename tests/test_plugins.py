@@ -1,0 +1,106 @@
+"""Plugin discovery through real entry points: loading, quarantine, allow-list, clashes."""
+
+import json
+
+import pytest
+
+from fakeplugins import BROKEN_HOOK, BROKEN_IMPORT, CLASHING, GOOD, activate, write_plugin
+
+BUILTINS = {"keras", "tfhub", "strategies", "datasets", "hf"}
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    path = tmp_path / "site"
+    path.mkdir()
+    activate(path, monkeypatch)
+    return path
+
+
+def plugins_json(zoo):
+    result = zoo("plugins", "--json")
+    assert result.exit_code == 0, result
+    return {p["name"]: p for p in json.loads(result.stdout)}
+
+
+def test_builtin_plugins_come_from_entry_points(zoo):
+    plugins = plugins_json(zoo)
+    assert BUILTINS <= set(plugins)
+    assert all(plugins[name]["status"] == "ok" for name in BUILTINS)
+    assert plugins["keras"]["provides"]["backbone_sources"] == ["keras", "alexnet"]
+    assert set(plugins["strategies"]["provides"]["strategies"]) == {
+        "feature-extraction", "fine-tuning", "domain-adaptation"}
+    assert plugins["keras"]["version"] and plugins["keras"]["error"] is None
+
+
+def test_third_party_plugin_is_discovered_and_its_command_runs(zoo, site):
+    write_plugin(site, "zoo-test-good", "zt_good", GOOD, entry_name="good")
+    plugins = plugins_json(zoo)
+    assert plugins["good"]["status"] == "ok"
+    assert plugins["good"]["version"] == "0.1.0"
+    assert plugins["good"]["provides"] == {"backbones": ["tinynet"]}
+    listed = json.loads(zoo("list", "backbones", "--json").stdout)
+    row = next(r for r in listed if r["name"] == "tinynet")
+    assert row["plugin"] == "good" and row["source"] == "keras"
+    result = zoo("hello-test", "world")
+    assert result.exit_code == 0 and result.stdout.strip() == "hello world"
+
+
+def test_plugin_failing_on_import_is_quarantined(zoo, site):
+    write_plugin(site, "zoo-test-broken", "zt_broken", BROKEN_IMPORT, entry_name="broken")
+    plugins = plugins_json(zoo)
+    assert plugins["broken"]["status"] == "error"
+    assert "RuntimeError: this plugin is broken on purpose" in plugins["broken"]["error"]
+    assert "import failed" in plugins["broken"]["error"]
+    assert all(plugins[name]["status"] == "ok" for name in BUILTINS)
+    # everything else keeps working
+    assert zoo("list", "backbones").exit_code == 0
+    text = zoo("plugins")
+    assert "broken" in text.stdout and "error" in text.stdout
+
+
+def test_plugin_failing_in_a_hook_is_quarantined(zoo, site):
+    write_plugin(site, "zoo-test-hookfail", "zt_hookfail", BROKEN_HOOK, entry_name="hookfail")
+    plugins = plugins_json(zoo)
+    assert plugins["hookfail"]["status"] == "error"
+    assert "zoo_strategies() failed: ZeroDivisionError" in plugins["hookfail"]["error"]
+    listed = json.loads(zoo("list", "strategies", "--json").stdout)
+    assert {r["name"] for r in listed} == {"feature-extraction", "fine-tuning", "domain-adaptation"}
+
+
+def test_allow_list_loads_only_named_plugins(zoo, site, monkeypatch):
+    write_plugin(site, "zoo-test-good", "zt_good", GOOD, entry_name="good")
+    monkeypatch.setenv("ZOO_PLUGINS", "keras, good")
+    assert set(plugins_json(zoo)) == {"keras", "good"}
+    listed = json.loads(zoo("list", "backbones", "--json").stdout)
+    assert {r["plugin"] for r in listed} == {"keras", "good"}  # tfhub entries need a missing source
+    monkeypatch.setenv("ZOO_PLUGINS", "")
+    assert plugins_json(zoo) == {}
+    assert "no plugins loaded" in zoo("plugins").stdout
+
+
+def test_name_clash_between_plugins_names_both(zoo, site):
+    write_plugin(site, "zoo-test-good", "zt_good", GOOD, entry_name="good")
+    write_plugin(site, "zoo-test-clash", "zt_clash", CLASHING, entry_name="clash")
+    result = zoo("list", "backbones")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "zoo: error: backbone 'tinynet' is provided by both plugins 'clash' and 'good'; "
+        "uninstall one, or leave one out of ZOO_PLUGINS")
+    # commands that do not need backbones are unaffected
+    assert zoo("list", "strategies").exit_code == 0
+    assert zoo("plugins").exit_code == 0
+
+
+def test_plugin_clashing_with_the_registry_is_an_error(zoo, site):
+    write_plugin(site, "zoo-test-clash", "zt_clash", CLASHING.replace("tinynet", "resnet50"), entry_name="clash")
+    result = zoo("info", "resnet50")
+    assert result.exit_code == 2
+    assert "backbone 'resnet50' is defined both in" in result.stderr and "plugin 'clash'" in result.stderr
+
+
+def test_backbone_whose_source_plugin_is_not_loaded_says_so(zoo, monkeypatch):
+    monkeypatch.setenv("ZOO_PLUGINS", "keras")
+    result = zoo("info", "tfhub-resnet50")
+    assert result.exit_code == 2
+    assert "needs backbone source 'tfhub', which no loaded plugin provides" in result.stderr
