@@ -16,7 +16,9 @@ def pull(ref: str, weights: str | None, as_json: bool) -> None:
     """Fetch a backbone's weights, or an adapter from a hub, into the local cache.
 
     A backbone name (`zoo pull resnet50`) fetches its weights file; a registered
-    adapter name, `owner/repo[@rev]` or `hf://owner/repo[@rev]` downloads an adapter.
+    adapter name, `owner/repo[@rev]` or `hf://owner/repo[@rev]` downloads an adapter
+    into the hub's cache, verifies its checksums, and prints its local directory.
+    With HF_HUB_OFFLINE=1 adapters come from the cache only.
     """
     from zoo.catalog import get_catalog
 
@@ -25,7 +27,8 @@ def pull(ref: str, weights: str | None, as_json: bool) -> None:
     if is_name and ref not in catalog.backbones and ref not in catalog.adapters \
             and ref.partition(":")[0] not in catalog.backbone_sources:
         raise unknown_name("backbone or adapter", ref, [*catalog.backbones, *catalog.adapters],
-                           lead=f"no backbone or adapter named {ref!r}")
+                           lead=f"no backbone or adapter named {ref!r}",
+                           hint="see `zoo list backbones` and `zoo list adapters`, or pull OWNER/REPO[@REV]")
     if ref in catalog.backbones or ref.partition(":")[0] in catalog.backbone_sources:
         from zoo.weights import pull_backbone
 
@@ -52,7 +55,11 @@ def pull(ref: str, weights: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def push(run_dir: str, repo_id: str, private: bool, revision: str | None, message: str | None,
          register_as: str | None, hub_name: str, as_json: bool) -> None:
-    """Publish the adapter in RUN to REPO_ID, with a generated model card."""
+    """Publish the adapter in RUN to REPO_ID, with a generated model card.
+
+    Creates the repository (and the --revision branch) when missing; RUN itself is only
+    read. The token comes from HF_TOKEN or `hf auth login`; HF_ENDPOINT picks the server.
+    """
     from zoo.catalog import get_catalog
     from zoo.hubs import push_adapter
 
@@ -63,6 +70,8 @@ def push(run_dir: str, repo_id: str, private: bool, revision: str | None, messag
     else:
         click.echo(f"pushed {result['repo_id']}@{result['commit']}")
         click.echo(result["url"])
+        if result.get("registered_as"):
+            click.echo(f"registered adapter '{result['registered_as']}' in {result['registry']}")
 
 
 COMMANDS = [pull, push]

@@ -1,0 +1,236 @@
+"""The model card (``README.md``) pushed with an adapter: Hub metadata, what was trained, usage.
+
+Everything comes from the run's ``config.json`` and ``metrics.json``; optional fields
+may be missing and are then left out. Local paths never reach the card: a dataset
+given as ``folder:/home/me/photos`` is named ``folder:photos``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+BASE_TAGS = ["zoo", "transfer-learning", "image-classification", "keras"]
+
+
+def _get(data: Any, *keys: str, default: Any = None) -> Any:
+    for key in keys:
+        if not isinstance(data, dict) or key not in data or data[key] is None:
+            return default
+        data = data[key]
+    return data
+
+
+def tag(text: str) -> str:
+    return re.sub(r"[^a-z0-9._-]+", "-", str(text).lower()).strip("-")[:64]
+
+
+def public_dataset_name(ref: Any) -> str | None:
+    """``folder:/data/flowers`` -> ``folder:flowers``; built-in names stay as they are."""
+    if not ref:
+        return None
+    kind, sep, argument = str(ref).partition(":")
+    if not sep:
+        return kind
+    last = re.split(r"[\\/]+", argument.rstrip("/\\"))[-1] or argument
+    return f"{kind}:{last}"
+
+
+def dataset_id(ref: Any) -> str | None:
+    """A Hub-style dataset name for the metadata: ``folder:/data/flowers`` -> ``flowers``."""
+    name = public_dataset_name(ref)
+    return tag(name.partition(":")[2] or name) if name else None
+
+
+def _cell(value: Any) -> str:
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _metric(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else _cell(value)
+
+
+def keras_applications_module(model: str) -> str | None:
+    """The ``keras.applications`` module whose ``preprocess_input`` belongs to ``model``."""
+    rules = [
+        (r"VGG16", "vgg16"), (r"VGG19", "vgg19"),
+        (r"ResNetRS\d+", "resnet_rs"), (r"ResNet\d+V2", "resnet_v2"), (r"ResNet\d+", "resnet"),
+        (r"EfficientNetV2.*", "efficientnet_v2"), (r"EfficientNetB\d", "efficientnet"),
+        (r"ConvNeXt.*", "convnext"), (r"DenseNet\d+", "densenet"),
+        (r"MobileNetV3.*", "mobilenet_v3"), (r"MobileNetV2", "mobilenet_v2"), (r"MobileNet", "mobilenet"),
+        (r"NASNet.*", "nasnet"), (r"InceptionV3", "inception_v3"), (r"InceptionResNetV2", "inception_resnet_v2"),
+        (r"Xception", "xception"),
+    ]
+    for pattern, module in rules:
+        if re.fullmatch(pattern, model or ""):
+            return module
+    return None
+
+
+def metadata(config: dict, metrics: dict, model_name: str):
+    """The card's YAML header as ``huggingface_hub.ModelCardData`` (model-index included)."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    backbone, strategy = _get(config, "backbone", "name"), _get(config, "strategy", "name")
+    dataset = dataset_id(_get(config, "training", "dataset"))
+    target = dataset_id(_get(config, "training", "target"))
+    tags = list(dict.fromkeys(t for t in [*BASE_TAGS, tag(backbone or ""), tag(strategy or "")] if t))
+    results = []
+    evaluated_on = dataset or "unspecified"
+    if metrics.get("accuracy") is not None:
+        results.append(EvalResult(task_type="image-classification", task_name="Image Classification",
+                                  dataset_type=evaluated_on, dataset_name=evaluated_on, metric_type="accuracy",
+                                  metric_name="Accuracy", metric_value=float(metrics["accuracy"])))
+    if metrics.get("target_accuracy") is not None and target:
+        results.append(EvalResult(task_type="image-classification", task_name="Image Classification",
+                                  dataset_type=target, dataset_name=f"{target} (target domain)", metric_type="accuracy",
+                                  metric_name="Target accuracy", metric_value=float(metrics["target_accuracy"])))
+    return ModelCardData(
+        library_name="keras",
+        pipeline_tag="image-classification",
+        tags=tags,
+        datasets=[d for d in dict.fromkeys([dataset, target]) if d] or None,
+        metrics=["accuracy"] if results else None,
+        model_name=model_name,
+        eval_results=results or None,
+    )
+
+
+def keras_snippet(config: dict, repo_id: str, revision: str | None) -> str | None:
+    """Plain Keras + huggingface_hub usage, when no zoo code is needed to rebuild the model."""
+    files = config.get("files") or {}
+    backbone = config.get("backbone") or {}
+    model = backbone.get("model")
+    module = keras_applications_module(model) if backbone.get("source") == "keras" else None
+    if module is None or "backbone.delta.npz" in files or "head.keras" not in files:
+        return None
+    size = int(backbone.get("input_size") or 224)
+    channels = int(backbone.get("channels") or 3)
+    weights = _get(backbone, "weights", "name")
+    weights_arg = '"imagenet"' if weights == "imagenet" else "None"
+    load_weights = ""
+    if weights not in ("imagenet", None, "none"):
+        file = _get(backbone, "weights", "file", default="WEIGHTS_FILE")
+        load_weights = f'backbone.load_weights("{file}")  # the "{weights}" weights this adapter was trained on\n'
+    rev = f', revision="{revision}"' if revision and revision != "main" else ""
+    classes = list(config.get("class_names") or [])
+    return (
+        "import keras\n"
+        "import numpy as np\n"
+        "from huggingface_hub import hf_hub_download\n"
+        "\n"
+        f'head = keras.saving.load_model(hf_hub_download("{repo_id}", "head.keras"{rev}), safe_mode=True)\n'
+        f"backbone = keras.applications.{model}(\n"
+        f"    include_top=False, pooling=\"avg\", weights={weights_arg}, input_shape=({size}, {size}, {channels})\n"
+        ")\n"
+        f"{load_weights}"
+        f"class_names = {classes!r}\n"
+        "\n"
+        f"images = np.zeros((1, {size}, {size}, {channels}), dtype=\"float32\")"
+        "  # your RGB images, values in [0, 255]\n"
+        f"x = keras.applications.{module}.preprocess_input(images)\n"
+        "probabilities = head(backbone(x))\n"
+        "print([class_names[i] for i in np.argmax(probabilities, axis=-1)])\n"
+    )
+
+
+def _summary(config: dict) -> list[str]:
+    backbone, strategy = config.get("backbone") or {}, config.get("strategy") or {}
+    classes = [f"`{c}`" for c in config.get("class_names") or []]
+    listed = (": " + ", ".join(classes[:20]) + (", ..." if len(classes) > 20 else "")) if classes else ""
+    return [
+        "An image classifier made by transfer learning with zoo (a Keras 3 model zoo and adapter registry): "
+        f"the **{strategy.get('name', '?')}** strategy on a **{backbone.get('name', '?')}** backbone, "
+        f"trained to tell {len(classes)} classes apart{listed}."
+    ]
+
+
+def _results(config: dict, metrics: dict) -> list[str]:
+    out = ["## Results", ""]
+    labels = {"accuracy": "accuracy", "loss": "loss", "target_accuracy": "target-domain accuracy",
+              "source_accuracy": "source-domain accuracy", "n": "evaluation images"}
+    rows = [(label, metrics[key]) for key, label in labels.items() if metrics.get(key) is not None]
+    if rows:
+        out += ["| metric | value |", "| --- | --- |", *(f"| {label} | {_metric(v)} |" for label, v in rows)]
+    else:
+        out.append("No metrics were recorded for this run.")
+    per_class = metrics.get("per_class_accuracy") or {}
+    if per_class:
+        out += ["", "| class | accuracy |", "| --- | --- |",
+                *(f"| {_cell(c)} | {_metric(a)} |" for c, a in per_class.items())]
+    files = config.get("files") or {}
+    if "curves.png" in files:
+        out += ["", "![Loss and accuracy per epoch](curves.png)"]
+    if "confusion.png" in files:
+        out += ["", "![Confusion matrix](confusion.png)"]
+    return out
+
+
+def _training(config: dict) -> list[str]:
+    backbone, strategy = config.get("backbone") or {}, config.get("strategy") or {}
+    training = config.get("training") or {}
+    parts = [f"`{backbone.get('name', '?')}` ({backbone.get('source', '?')}: `{backbone.get('model', '?')}`)",
+             f"weights `{_get(backbone, 'weights', 'name', default='none')}`"]
+    if backbone.get("input_size"):
+        size = backbone["input_size"]
+        parts.append(f"input {size}x{size}x{backbone.get('channels', 3)}")
+    if isinstance(backbone.get("preprocessing"), str):
+        parts.append(f"`{backbone['preprocessing']}` preprocessing")
+    if backbone.get("feature_dim"):
+        parts.append(f"{backbone['feature_dim']} features")
+    out = ["## Training", "", "- **Backbone**: " + ", ".join(parts)]
+    options = strategy.get("options") or {}
+    out.append(f"- **Strategy**: `{strategy.get('name', '?')}`"
+               + (" with " + ", ".join(f"{k}={_cell(v)}" for k, v in options.items()) if options else ""))
+    dataset, target = public_dataset_name(training.get("dataset")), public_dataset_name(training.get("target"))
+    if dataset:
+        out.append(f"- **Data**: `{dataset}`" + (f", unlabelled target domain `{target}`" if target else ""))
+    hyper = [(k, training[k]) for k in ("epochs", "batch_size", "lr", "seed", "precision") if training.get(k) is not None]
+    if hyper:
+        out.append("- **Hyperparameters**: " + ", ".join(f"{k}={_cell(v)}" for k, v in hyper))
+    versions = config.get("versions") or {}
+    if versions:
+        out.append("- **Versions**: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    if config.get("created"):
+        out.append(f"- **Created**: {config['created']}")
+    return out
+
+
+def _usage(config: dict, repo_id: str, revision: str | None) -> list[str]:
+    ref = f"hf://{repo_id}" + (f"@{revision}" if revision and revision != "main" else "")
+    out = ["## Usage", "", "With zoo, which verifies every file's checksum before loading:", "",
+           "```bash", f"zoo pull {ref}", f"zoo predict {ref} IMAGES...", "```", ""]
+    snippet = keras_snippet(config, repo_id, revision)
+    backbone = config.get("backbone") or {}
+    if snippet:
+        out += ["With plain Keras and `huggingface_hub` (the head is a standard Keras model from features to class "
+                "probabilities; the backbone is the unchanged `keras.applications` model):", "",
+                "```python", snippet.rstrip("\n"), "```"]
+    elif "backbone.delta.npz" in (config.get("files") or {}):
+        out.append("This adapter also changes backbone layers (`backbone.delta.npz`), so rebuilding it needs zoo.")
+    else:
+        out.append(f"The `{backbone.get('name', '?')}` backbone is built by zoo's `{backbone.get('source', '?')}` "
+                   "source, so loading this adapter needs zoo.")
+    return out
+
+
+def _files(config: dict) -> list[str]:
+    files = config.get("files") or {}
+    return ["## Files", "", "| file | sha256 |", "| --- | --- |",
+            *(f"| `{_cell(f)}` | `{digest}` |" for f, digest in sorted(files.items())),
+            "", "`config.json` records these checksums; `zoo pull` refuses files that do not match them."]
+
+
+def body(config: dict, metrics: dict, repo_id: str, revision: str | None) -> str:
+    name = config.get("name") or repo_id.rsplit("/", 1)[-1]
+    sections = [[f"# {name}"], _summary(config), _results(config, metrics), _training(config),
+                _usage(config, repo_id, revision), _files(config)]
+    return "\n\n".join("\n".join(section) for section in sections) + "\n"
+
+
+def render(config: dict, metrics: dict, repo_id: str, revision: str | None = None) -> str:
+    """The complete README.md: YAML metadata block, then the text."""
+    model_name = config.get("name") or repo_id.rsplit("/", 1)[-1]
+    data = metadata(config, metrics, model_name)
+    return f"---\n{data.to_yaml()}\n---\n\n{body(config, metrics, repo_id, revision)}"

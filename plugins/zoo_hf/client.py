@@ -1,0 +1,174 @@
+"""The Hugging Face Hub client behind ``hf://``: push, pull and list cached adapters.
+
+Uploads go through ``huggingface_hub.HfApi`` (``create_repo``, ``create_branch``,
+``create_commit``): one commit holds the adapter's files, a generated model card and
+the removal of adapter files the previous version had and this one lacks, so a
+revision always holds exactly one adapter. The card is made in memory; the run
+directory is only read. Downloads go through ``snapshot_download`` and the HF cache,
+restricted to the adapter's file types, so nothing else in a repository (code,
+pickles) is ever fetched. A pull pinned to a commit that is fully cached needs no
+network; a pull of a branch asks the Hub first, so a refused token or an unreachable
+server is an error rather than a silent stale copy. ``HF_HUB_OFFLINE=1`` serves
+pulls from the cache only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import quote
+
+from zoo import __version__
+from zoo.artifacts import CARD, METRICS, SCHEMA, read_adapter
+from zoo.errors import ZooError
+from zoo.specs import PushResult
+from zoo_hf import settings
+from zoo_hf.errors import hub_errors
+
+DEFAULT_BRANCH = "main"
+COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+@contextlib.contextmanager
+def _progress_bars_only_on_a_terminal() -> Iterator[None]:
+    """Keep Hub progress bars for people at a terminal, out of logs and pipes."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    was_disabled = are_progress_bars_disabled()
+    if not was_disabled and not sys.stderr.isatty():
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            enable_progress_bars()
+
+
+def _read_metrics(run_dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((run_dir / METRICS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class HfHubClient:
+    """Talks to ``HF_ENDPOINT`` (default huggingface.co) with ``HF_TOKEN`` or the saved login."""
+
+    def _api(self, token: str | None):
+        from huggingface_hub import HfApi
+
+        return HfApi(endpoint=settings.endpoint(), token=token, library_name="zoo", library_version=__version__)
+
+    # -- push ------------------------------------------------------------------
+
+    def push(self, run_dir: Path, repo_id: str, *, private: bool = False, revision: str | None = None,
+             message: str | None = None) -> PushResult:
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+        from zoo.hubs import is_adapter_file, publishable_files
+        from zoo_hf.card import render
+
+        endpoint, token = settings.endpoint(), settings.token()
+        branch = revision or DEFAULT_BRANCH
+        if settings.offline():
+            raise ZooError("cannot push while HF_HUB_OFFLINE is set; unset it to publish")
+        if token is None:
+            raise ZooError(f"pushing to {endpoint} needs a token: set HF_TOKEN or log in with `hf auth login`")
+        run_dir = Path(run_dir)
+        adapter = read_adapter(run_dir)
+        files = publishable_files(adapter.config)
+        api = self._api(token)
+        with _progress_bars_only_on_a_terminal(), hub_errors(action="push", repo_id=repo_id, revision=branch,
+                                                             endpoint=endpoint, had_token=True):
+            repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
+            repo_id = getattr(repo_url, "repo_id", None) or repo_id
+            if private and not api.repo_info(repo_id).private:
+                # create_repo leaves an existing repository as it is: never publish into a
+                # public one when the user asked for privacy.
+                raise ZooError(f"'{repo_id}' already exists and is public on {endpoint}; --private only applies "
+                               "to new repositories (make it private on the Hub first, or drop --private)")
+            if branch != DEFAULT_BRANCH:
+                api.create_branch(repo_id, branch=branch, exist_ok=True)
+            uploaded = set(files) | {CARD}
+            stale = [f for f in api.list_repo_files(repo_id, revision=branch) if is_adapter_file(f) and f not in uploaded]
+            operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(run_dir / rel)) for rel in files]
+            card = render(adapter.config, _read_metrics(run_dir), repo_id, branch)  # now with the full repo id
+            operations.append(CommitOperationAdd(path_in_repo=CARD, path_or_fileobj=card.encode("utf-8")))
+            operations += [CommitOperationDelete(path_in_repo=rel) for rel in stale]
+            name = adapter.config.get("name") or run_dir.name
+            info = api.create_commit(repo_id, operations, commit_message=message or f"Upload zoo adapter {name}",
+                                     revision=branch)
+        url = f"{endpoint}/{repo_id}" + (f"/tree/{quote(branch, safe='')}" if branch != DEFAULT_BRANCH else "")
+        return PushResult(url=url, commit=info.oid, repo_id=repo_id, revision=branch,
+                          extra={"commit_url": info.commit_url})
+
+    # -- pull ------------------------------------------------------------------
+
+    def pull(self, repo_id: str, *, revision: str | None = None) -> Path:
+        from huggingface_hub import snapshot_download
+
+        from zoo.hubs import ADAPTER_FILE_PATTERNS
+
+        endpoint, token = settings.endpoint(), settings.token()
+        offline = settings.offline()
+        with _progress_bars_only_on_a_terminal(), hub_errors(action="pull", repo_id=repo_id, revision=revision,
+                                                             endpoint=endpoint, had_token=token is not None):
+            if not offline and not COMMIT.fullmatch(revision or ""):
+                # snapshot_download answers a refused token, a missing repository or an
+                # unreachable server with whatever the cache holds for a branch; ask first,
+                # so that those are errors and only HF_HUB_OFFLINE=1 means "use the cache".
+                self._api(token).repo_info(repo_id, revision=revision)
+            path = snapshot_download(
+                repo_id,
+                revision=revision,
+                endpoint=endpoint,
+                cache_dir=settings.cache_dir(),
+                token=token,
+                local_files_only=offline,
+                allow_patterns=list(ADAPTER_FILE_PATTERNS),
+                library_name="zoo",
+                library_version=__version__,
+            )
+        return Path(path)
+
+    # -- cache -----------------------------------------------------------------
+
+    def cached(self) -> list[dict[str, Any]]:
+        """Adapters in the local HF cache: model snapshots whose config.json is a zoo adapter's."""
+        folder = settings.cache_dir()
+        if not folder.is_dir():
+            return []  # answered without importing huggingface_hub
+        from huggingface_hub import scan_cache_dir
+        from huggingface_hub.errors import CacheNotFound
+
+        from zoo.hubs import adapter_summary
+
+        try:
+            info = scan_cache_dir(folder)
+        except (CacheNotFound, OSError, ValueError):
+            return []
+        rows = []
+        for repo in sorted(info.repos, key=lambda r: r.repo_id):
+            if repo.repo_type != "model":
+                continue
+            for revision in sorted(repo.revisions, key=lambda r: r.commit_hash):
+                try:
+                    config = json.loads((Path(revision.snapshot_path) / "config.json").read_text())
+                except (OSError, ValueError):
+                    continue
+                if not isinstance(config, dict) or config.get("schema") != SCHEMA:
+                    continue
+                refs = sorted(revision.refs)
+                rows.append({
+                    "repo": repo.repo_id,
+                    "revision": revision.commit_hash,
+                    "refs": refs,
+                    "path": str(revision.snapshot_path),
+                    "description": adapter_summary(config) + (f" [{', '.join(refs)}]" if refs else ""),
+                })
+        return rows

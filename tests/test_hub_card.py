@@ -1,0 +1,67 @@
+"""The model card pushed with an adapter, rendered from config.json and metrics.json alone."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from zoo_hf.card import keras_applications_module, render
+
+
+def base_config(**overrides):
+    config = {
+        "schema": "zoo.adapter/1",
+        "name": "digits-da",
+        "backbone": {"name": "resnet50v2", "source": "keras", "model": "ResNet50V2", "input_size": 64, "channels": 3,
+                     "preprocessing": "tf", "feature_dim": 2048, "weights": {"name": "imagenet"}},
+        "strategy": {"name": "dann", "options": {"lambda_max": 1.0}},
+        "training": {"epochs": 5, "batch_size": 32, "lr": 1e-05, "seed": 0, "dataset": "digits", "target": "digits-m"},
+        "class_names": [str(i) for i in range(10)],
+        "files": {"head.keras": "a" * 64, "metrics.json": "b" * 64},
+    }
+    config.update(overrides)
+    return config
+
+
+def parse(card: str):
+    from huggingface_hub import ModelCard
+
+    return ModelCard(card)
+
+
+def test_domain_adaptation_card_reports_source_and_target():
+    card = parse(render(base_config(), {"accuracy": 0.97, "target_accuracy": 0.61, "source_accuracy": 0.97},
+                        "bob/digits-da", "experiment"))
+    results = {(r.dataset_type, r.metric_value) for r in card.data.eval_results}
+    assert results == {("digits", 0.97), ("digits-m", 0.61)}
+    assert card.data.datasets == ["digits", "digits-m"]
+    assert {"dann", "resnet50v2"} <= set(card.data.tags)
+    assert "unlabelled target domain `digits-m`" in card.text
+    assert "lr=1e-05" in card.text  # small learning rates stay readable
+    assert "zoo pull hf://bob/digits-da@experiment" in card.text
+    snippet = re.search(r"```python\n(.*?)```", card.text, flags=re.S).group(1)
+    ast.parse(snippet)
+    assert 'hf_hub_download("bob/digits-da", "head.keras", revision="experiment")' in snippet
+    assert "keras.applications.resnet_v2.preprocess_input" in snippet and "input_shape=(64, 64, 3)" in snippet
+
+
+def test_backbone_changes_need_zoo():
+    config = base_config(files={"head.keras": "a" * 64, "backbone.delta.npz": "c" * 64})
+    card = parse(render(config, {"accuracy": 0.5}, "bob/ft", None))
+    assert "```python" not in card.text
+    assert "changes backbone layers (`backbone.delta.npz`), so rebuilding it needs zoo" in card.text
+
+
+def test_non_keras_backbone_needs_zoo_and_minimal_config_renders():
+    config = {"schema": "zoo.adapter/1", "backbone": {"name": "alexnet", "source": "alexnet"},
+              "strategy": {"name": "fine-tuning"}, "class_names": ["a", "b|c"], "files": {}}
+    card = parse(render(config, {}, "bob/minimal", None))
+    assert card.data.library_name == "keras" and not card.data.eval_results
+    assert "built by zoo's `alexnet` source, so loading this adapter needs zoo" in card.text
+    assert "No metrics were recorded" in card.text
+
+
+def test_keras_application_modules():
+    assert [keras_applications_module(m) for m in ("VGG16", "VGG19", "ResNet101", "ResNet152V2", "EfficientNetB3",
+                                                   "MobileNetV2", "Made-Up")] == [
+        "vgg16", "vgg19", "resnet", "resnet_v2", "efficientnet", "mobilenet_v2", None]

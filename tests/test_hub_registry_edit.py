@@ -1,0 +1,72 @@
+"""`zoo push --register` edits ./registry.toml as text: entries replaced or appended, the rest kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zoo.errors import ConfigError, UsageError
+from zoo.registry import load_registry
+from zoo.registry_edit import set_adapter
+
+A, B = "a" * 40, "b" * 40
+
+
+def test_creates_the_file(tmp_path):
+    path = set_adapter(tmp_path / "registry.toml", "pets", repo="alice/pets", revision=A, description='say "hi"')
+    entry = load_registry([path]).adapters["pets"]
+    assert (entry.repo, entry.revision, entry.hub, entry.description) == ("alice/pets", A, "hf", 'say "hi"')
+    assert path.read_text().startswith("# zoo registry layer")
+
+
+def test_replaces_an_entry_and_keeps_everything_else(tmp_path):
+    path = tmp_path / "registry.toml"
+    original = (
+        "# team registry\n"
+        "[backbones.tiny]  # our own\nsource = \"keras\"\nmodel = \"MobileNetV2\"\ninput_size = 32\nfeature_dim = 1280\n\n"
+        "# the pets adapter\n[adapters.pets]\nrepo = \"alice/old\"\nrevision = \"" + A + "\"\ndescription = \"old\"\n\n"
+        "# next one\n[adapters.'other']\nrepo = \"x/y\"\nrevision = \"" + B + "\"\n"
+    )
+    path.write_text(original)
+    set_adapter(path, "pets", repo="alice/new", revision=B)
+    text = path.read_text()
+    assert text.startswith("# team registry\n[backbones.tiny]  # our own\n")
+    assert "# the pets adapter\n[adapters.pets]\nrepo = \"alice/new\"\nrevision = \"" + B + "\"\nhub = \"hf\"\n\n# next one\n" in text
+    assert "old" not in text.replace("alice/old", "")
+    registry = load_registry([path])
+    assert registry.adapters["pets"].repo == "alice/new" and registry.adapters["other"].revision == B
+    assert registry.backbones["tiny"].feature_dim == 1280
+
+    set_adapter(path, "other", repo="x/z", revision=A)  # a quoted table name is found and replaced too
+    assert load_registry([path]).adapters["other"].repo == "x/z"
+    assert path.read_text().count("[adapters.") == 2
+
+
+def test_appends_to_a_file_without_trailing_newline(tmp_path):
+    path = tmp_path / "registry.toml"
+    path.write_text("[adapters.first]\nrepo = \"a/b\"\nrevision = \"" + A + "\"")
+    set_adapter(path, "second", repo="c/d", revision=B, hub="folder")
+    registry = load_registry([path])
+    assert sorted(registry.adapters) == ["first", "second"] and registry.adapters["second"].hub == "folder"
+
+
+def test_refuses_what_it_cannot_edit_safely(tmp_path):
+    path = tmp_path / "registry.toml"
+    inline = "adapters.pets = { repo = \"a/b\", revision = \"" + A + "\" }\n"
+    path.write_text(inline)
+    with pytest.raises(ConfigError, match="not written as an \\[adapters.pets\\] table"):
+        set_adapter(path, "pets", repo="c/d", revision=B)
+    assert path.read_text() == inline
+
+    path.write_text("[adapters.broken\n")
+    with pytest.raises(ConfigError, match="invalid registry"):
+        set_adapter(path, "pets", repo="c/d", revision=B)
+    assert path.read_text() == "[adapters.broken\n"
+
+    with pytest.raises(UsageError, match="not usable"):
+        set_adapter(tmp_path / "new.toml", "bad name", repo="c/d", revision=B)
+    with pytest.raises(ConfigError, match="full 40-character commit sha"):
+        set_adapter(tmp_path / "new.toml", "short", repo="c/d", revision="abc")
+    assert not (tmp_path / "new.toml").exists()
+    assert not list(Path(tmp_path).glob(".*"))  # no temporary files left behind
