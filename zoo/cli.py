@@ -22,6 +22,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 def quiet_tensorflow(verbose: bool) -> None:
     """Silence TensorFlow's C++ and Python logging before it is ever imported."""
     if verbose:
+        os.environ["ZOO_VERBOSE"] = "1"
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
@@ -76,12 +77,13 @@ def build_cli() -> click.Group:
 
     from zoo.commands import catalogue, hub, training
 
-    for module in (catalogue, training, hub):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
+    from zoo.catalog import get_catalog
     from zoo.plugins import get_host
 
+    for module in (catalogue, training, hub):
+        made = module.commands(get_catalog()) if hasattr(module, "commands") else module.COMMANDS
+        for command in made:
+            cli.add_command(command)
     get_host().call("zoo_commands", cli=cli)
     return cli
 

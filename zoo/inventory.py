@@ -109,10 +109,15 @@ def list_adapters(catalog: Catalog) -> list[dict[str, Any]]:
 
 def backbone_info(spec: BackboneSpec) -> dict[str, Any]:
     data = spec.describe()
+    if not spec.feature_dim:
+        data["feature_dim"] = None  # an ad-hoc backbone: known once built
     for w in spec.weights:
         local = find_local(w)
         data["weights"][w.name]["cached"] = local is not None
         data["weights"][w.name]["path"] = str(local) if local else None
+    if spec.default_weights == "builtin":
+        data["weights"]["builtin"] = {"source": spec.model, "note": "carried by the model itself",
+                                      "cached": None, "path": None}
     return data
 
 

@@ -110,17 +110,23 @@ class BackboneSourceSpec:
 
     ``builder`` is ``"pkg.mod:function"``; the function is called as
     ``build(spec, *, weights, input_size)`` where ``weights`` is a local file path or
-    ``None`` (random initialisation), and returns a Keras model from a preprocessed
-    ``(input_size, input_size, channels)`` image to a ``(feature_dim,)`` vector.
+    ``None`` (random initialisation; for a spec whose ``default_weights`` is
+    ``"builtin"``, the weights the model carries), and returns a Keras model from a
+    preprocessed ``(input_size, input_size, channels)`` image to a ``(feature_dim,)``
+    vector. :func:`zoo.backbones.build_backbone` adds the preprocessing in front.
 
     ``adhoc``, when set, lets users name a backbone on the fly as ``SOURCE:ARGUMENT``
     (``tfhub:https://...``): it is ``"pkg.mod:function"`` taking the argument and
     returning a :class:`BackboneSpec`. It runs on every such lookup, so it must be cheap.
+
+    ``fetch``, when set, is ``"pkg.mod:function"`` taking a spec whose weights are
+    ``"builtin"`` and making them local (``zoo pull``); it returns the local path.
     """
 
     name: str
     builder: str
     adhoc: str | None = None
+    fetch: str | None = None
     description: str = ""
     plugin: str = ""
 

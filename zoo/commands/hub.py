@@ -30,8 +30,10 @@ def pull(ref: str, weights: str | None, as_json: bool) -> None:
                            lead=f"no backbone or adapter named {ref!r}",
                            hint="see `zoo list backbones` and `zoo list adapters`, or pull OWNER/REPO[@REV]")
     if ref in catalog.backbones or ref.partition(":")[0] in catalog.backbone_sources:
+        from zoo.quiet import import_tensorflow
         from zoo.weights import pull_backbone
 
+        import_tensorflow()
         result = pull_backbone(catalog.backbone(ref), weights)
     else:
         from zoo.hubs import pull_adapter

@@ -1,0 +1,234 @@
+"""Weights files: mirror, cache, plain path, download from a loopback server, checksums, offline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from weights_http import closed_port, serve
+from zoo.backbones import build_backbone
+from zoo.catalog import get_catalog, reset_catalog
+from zoo.errors import UsageError
+from zoo.weights import (ChecksumMismatch, WeightsUnavailable, cache_dir, keras_home, pull_backbone,
+                         resolve_weights)
+
+VGG_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+RESNET_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def vgg_reference(tmp_path_factory):
+    """A random VGG16 base and its weights in the legacy HDF5 layout Keras Applications files use."""
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    keras.utils.set_random_seed(7)
+    model = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg")
+    folder = tmp_path_factory.mktemp("vgg")
+    path = folder / VGG_FILE
+    with h5py.File(path, "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, model)
+    keras3 = folder / "vgg16_random.weights.h5"
+    model.save_weights(keras3)
+    images = np.random.default_rng(3).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    from zoo.preprocessing import preprocess
+
+    expected = model.predict(preprocess(images, "caffe"), verbose=0)
+    return {"path": path, "keras3": keras3, "images": images, "expected": expected}
+
+
+def pin_vgg(url: str | None = None, md5_value: str | None = None, sha256_value: str | None = None) -> None:
+    """A registry layer in the working directory re-pinning vgg16's imagenet file."""
+    lines = ["[backbones.vgg16.weights.imagenet]"]
+    if url:
+        lines.append(f'url = "{url}"')
+    if md5_value:
+        lines.append(f'md5 = "{md5_value}"')
+    if sha256_value:
+        lines.append(f'sha256 = "{sha256_value}"')
+    Path("registry.toml").write_text("\n".join(lines) + "\n")
+    reset_catalog()
+
+
+def cache_entries() -> list[str]:
+    folder = cache_dir()
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def assert_loads(vgg_reference, weights="default", source=None):
+    built = build_backbone(get_catalog().backbone("vgg16"), weights=weights, input_size=32)
+    np.testing.assert_allclose(built.model.predict(vgg_reference["images"], verbose=0), vgg_reference["expected"],
+                               rtol=1e-4, atol=1e-4)
+    if source:
+        assert built.weights.source == source
+    return built
+
+
+def test_mirror_then_cache_then_path(vgg_reference, tmp_path, monkeypatch, zoo):
+    original = vgg_reference["path"]
+    pin_vgg(url=f"http://127.0.0.1:{closed_port()}/{VGG_FILE}", md5_value=md5(original))
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.copy(original, mirror / VGG_FILE)
+    monkeypatch.setenv("ZOO_WEIGHTS_DIR", str(mirror))
+    built = assert_loads(vgg_reference, source="mirror")
+    assert built.weights.path == mirror / VGG_FILE and built.weights.sha256 == sha256(original)
+    assert built.weights.name == "imagenet"
+    assert cache_entries() == []  # a mirror is used in place
+
+    monkeypatch.delenv("ZOO_WEIGHTS_DIR")
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    cache_dir().mkdir(parents=True)
+    shutil.copy(original, cache_dir() / VGG_FILE)
+    assert_loads(vgg_reference, source="cache")
+    info = json.loads(zoo("info", "vgg16", "--json").stdout)["weights"]["imagenet"]
+    assert info["cached"] is True and info["path"] == str(cache_dir() / VGG_FILE)
+
+    os.unlink(cache_dir() / VGG_FILE)
+    built = assert_loads(vgg_reference, weights=str(original), source="file")
+    assert built.weights.sha256 == sha256(original)
+    # a Keras 3 weights file works too, under its own name or under the Keras Applications name
+    assert_loads(vgg_reference, weights=str(vgg_reference["keras3"]), source="file")
+    renamed = tmp_path / VGG_FILE
+    shutil.copy(vgg_reference["keras3"], renamed)
+    assert_loads(vgg_reference, weights=str(renamed), source="file")
+
+
+def test_tampered_mirror_file_is_refused(vgg_reference, tmp_path, monkeypatch):
+    pin_vgg(md5_value=md5(vgg_reference["path"]))
+    data = bytearray(vgg_reference["path"].read_bytes())
+    data[-100] ^= 0xFF
+    (tmp_path / VGG_FILE).write_bytes(bytes(data))
+    monkeypatch.setenv("ZOO_WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(ChecksumMismatch, match=rf"mirror file .*{VGG_FILE} is not the vgg16 'imagenet' weights: "
+                                               rf"md5 is [0-9a-f]{{32}}, expected {md5(vgg_reference['path'])}"):
+        resolve_weights(get_catalog().backbone("vgg16"))
+    assert cache_entries() == []
+
+
+def test_pinned_sha256_is_checked(vgg_reference, tmp_path, monkeypatch):
+    shutil.copy(vgg_reference["path"], tmp_path / VGG_FILE)
+    monkeypatch.setenv("ZOO_WEIGHTS_DIR", str(tmp_path))
+    pin_vgg(md5_value=md5(vgg_reference["path"]), sha256_value="0" * 64)
+    with pytest.raises(ChecksumMismatch, match="sha256 is [0-9a-f]{64}, expected 0{64}"):
+        resolve_weights(get_catalog().backbone("vgg16"))
+    pin_vgg(md5_value=md5(vgg_reference["path"]), sha256_value=sha256(vgg_reference["path"]))
+    assert resolve_weights(get_catalog().backbone("vgg16")).sha256 == sha256(vgg_reference["path"])
+
+
+def test_pull_downloads_from_loopback_server(vgg_reference, tmp_path, zoo):
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(vgg_reference["path"], served / VGG_FILE)
+    cache_dir().mkdir(parents=True)
+    (cache_dir() / VGG_FILE).write_bytes(b"a truncated earlier download")  # damaged: replaced, not used
+    with serve(served) as base:
+        url = f"{base}/{VGG_FILE}"
+        pin_vgg(url=url, md5_value=md5(vgg_reference["path"]))
+        result = zoo("pull", "vgg16", "--json")
+    assert result.exit_code == 0, result
+    fetched = json.loads(result.stdout)  # the progress bar went to stderr, stdout is clean JSON
+    assert "Downloading data from" in result.stderr
+    final = cache_dir() / VGG_FILE
+    assert fetched["path"] == str(final) and fetched["file"] == VGG_FILE and fetched["backbone"] == "vgg16"
+    assert fetched["sha256"] == sha256(vgg_reference["path"]) == sha256(final) and fetched["source"] == "download"
+    assert cache_entries() == [VGG_FILE]  # no temporary leftovers
+
+    # the server is gone: from now on everything is served by the cache, zoo's and plain Keras'
+    # (Keras reads KERAS_HOME once, at import, so name this test's home explicitly)
+    import keras
+
+    found = keras.utils.get_file(VGG_FILE, url, file_hash=md5(final), cache_subdir="models",
+                                 cache_dir=str(keras_home()))
+    assert found == str(final)
+    assert_loads(vgg_reference, source="cache")
+    again = zoo("pull", "vgg16", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["source"] == "cache"
+
+
+def test_tampered_download_is_refused_and_nothing_cached(vgg_reference, tmp_path, zoo):
+    served = tmp_path / "served"
+    served.mkdir()
+    data = bytearray(vgg_reference["path"].read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (served / VGG_FILE).write_bytes(bytes(data))
+    with serve(served) as base:
+        pin_vgg(url=f"{base}/{VGG_FILE}", md5_value=md5(vgg_reference["path"]))
+        result = zoo("pull", "vgg16")
+    assert result.exit_code == 1, result
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("zoo: error:")]
+    assert len(error_lines) == 1 and "hash" in error_lines[0] and "nothing was cached" in error_lines[0]
+    assert "Traceback" not in result.stderr
+    assert cache_entries() == []
+
+
+def test_offline_with_nothing_cached_is_one_clear_line(zoo, monkeypatch):
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    result = zoo("pull", "resnet50")
+    assert result.exit_code == 1, result
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("zoo: error: weights 'imagenet' of backbone 'resnet50' are needed and ZOO_OFFLINE forbids")
+    assert RESNET_FILE in line and "ZOO_WEIGHTS_DIR" in line and str(cache_dir()) in line
+    assert "`zoo pull resnet50` on a connected machine" in line
+    assert cache_entries() == []
+
+
+def test_damaged_cache_file_offline_is_named(vgg_reference, monkeypatch):
+    pin_vgg(md5_value=md5(vgg_reference["path"]))
+    cache_dir().mkdir(parents=True)
+    (cache_dir() / VGG_FILE).write_bytes(b"half a file")
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    with pytest.raises(WeightsUnavailable, match=rf"^the cached {VGG_FILE} is damaged \(md5 is [0-9a-f]{{32}}, "
+                                                 rf"expected [0-9a-f]{{32}}\); weights 'imagenet' of backbone 'vgg16' "
+                                                 rf"are needed and ZOO_OFFLINE forbids downloading"):
+        resolve_weights(get_catalog().backbone("vgg16"))
+
+
+def test_unreachable_server_fails_fast(vgg_reference):
+    pin_vgg(url=f"http://127.0.0.1:{closed_port()}/{VGG_FILE}", md5_value=md5(vgg_reference["path"]))
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailable, match=rf"127.0.0.1 cannot be reached .*put the file {VGG_FILE}"):
+        pull_backbone(get_catalog().backbone("vgg16"))
+    assert time.monotonic() - start < 5
+    assert cache_entries() == []
+
+
+def test_weights_choices():
+    catalog = get_catalog()
+    vgg = catalog.backbone("vgg16")
+    assert resolve_weights(vgg, "none").source == "random"
+    with pytest.raises(UsageError, match="backbone 'vgg16' has no weights named 'imagnet'; use none, imagenet or a file path"):
+        resolve_weights(vgg, "imagnet")
+    with pytest.raises(UsageError, match="weights file 'missing/w.h5' not found"):
+        resolve_weights(vgg, "missing/w.h5")
+    with pytest.raises(UsageError, match="backbone 'alexnet' has no pretrained weights to pull"):
+        pull_backbone(catalog.backbone("alexnet"))
+    assert resolve_weights(catalog.backbone("alexnet")).source == "random"
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not os.environ.get("ZOO_LIVE_TESTS"), reason="set ZOO_LIVE_TESTS=1 to download from Google")
+def test_live_pull_of_real_imagenet_weights(zoo):
+    result = zoo("pull", "vgg16", "--json")
+    assert result.exit_code == 0, result
+    fetched = json.loads(result.stdout)
+    assert md5(Path(fetched["path"])) == "6d6bbae143d832006294945121d1f1fc"
