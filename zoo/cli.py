@@ -50,6 +50,9 @@ class ZooGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("zoo: interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # `zoo ... | head`: the reader left; nothing more to say
+            sys.stdout = open(os.devnull, "w")
+            ctx.exit(0)
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -75,12 +78,12 @@ def build_cli() -> click.Group:
         ctx.obj["debug"] = debug
         quiet_tensorflow(verbose)
 
-    from zoo.commands import catalogue, hub, training
+    from zoo.commands import catalogue, data, hub, training
 
     from zoo.catalog import get_catalog
     from zoo.plugins import get_host
 
-    for module in (catalogue, training, hub):
+    for module in (catalogue, training, data, hub):
         made = module.commands(get_catalog()) if hasattr(module, "commands") else module.COMMANDS
         for command in made:
             cli.add_command(command)

@@ -18,6 +18,17 @@ from typing import Iterator
 CHUNK = 1 << 20
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _usual_mode(path: str | os.PathLike, directory: bool = False) -> None:
+    """mkstemp/mkdtemp make private files; finished ones get the usual permissions."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -43,6 +54,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        _usual_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -66,6 +78,7 @@ def atomic_directory(destination: str | os.PathLike, replace: bool = False) -> I
     if destination.exists() and not replace:
         raise FileExistsError(destination)
     tmp = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent))
+    _usual_mode(tmp, directory=True)
     try:
         yield tmp
         if destination.exists():

@@ -1,0 +1,118 @@
+"""Using a finished run: evaluate it on a dataset, predict files, export a full model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import UsageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+
+
+def open_run(ref: str, catalog=None):
+    """A run directory, ``hf://repo[@rev]`` or a registered adapter, loaded and verified."""
+    from zoo.artifacts import read_adapter
+    from zoo.catalog import get_catalog
+    from zoo.hubs import resolve_run
+    from zoo.models import load_run
+
+    catalog = catalog or get_catalog()
+    return load_run(read_adapter(resolve_run(ref, catalog)), catalog)
+
+
+def evaluate_run(loaded, dataset: str | None = None, split: str | None = None, *, batch_size: int = 64,
+                 on_bad_image: str = "skip", seed: int = 0, catalog=None) -> dict[str, Any]:
+    from zoo.evaluation import evaluate
+    from zoo.inputs import load_dataset, make_tf_dataset
+
+    config = loaded.adapter.config
+    ref = dataset or config["training"]["dataset"]
+    training = config["training"]
+    same_data = dataset is None or dataset == training["dataset"]
+    # the run's own dataset is split exactly as in training: same fraction, same seed
+    data = load_dataset(ref, catalog=catalog, seed=training.get("seed", seed) if same_data else seed,
+                        on_bad_image=on_bad_image,
+                        val_split=(training.get("val_split") or None) if same_data else None)
+    if data.class_names != loaded.adapter.class_names:
+        raise UsageError(f"dataset '{ref}' has classes {data.class_names}, the run predicts "
+                         f"{loaded.adapter.class_names}; evaluate on data with the same classes")
+    names = [split] if split else ["test", "val", "train"]
+    chosen = next((n for n in names if data.splits.get(n) is not None and len(data.splits[n])), None)
+    if chosen is None:
+        raise UsageError(f"dataset '{ref}' has no '{split}' split (it has {', '.join(data.splits)})" if split
+                         else f"dataset '{ref}' has no examples")
+    part = data.splits[chosen]
+    if not part.labelled:
+        raise UsageError(f"the '{chosen}' split of '{ref}' is not labelled, so it cannot be scored")
+    images = make_tf_dataset(part, image_size=loaded.backbone.input_size, channels=loaded.backbone.spec.channels,
+                             batch_size=batch_size, cache=False)
+    metrics = evaluate(loaded.model, images, part.labels, loaded.adapter.class_names)
+    metrics.update({"dataset": ref, "split": chosen,
+                    "bad_files": [{"path": p, "reason": r} for p, r in data.bad_files]})
+    return metrics
+
+
+def expand_images(paths: list[str]) -> list[str]:
+    """Files as given, and the image files inside given folders (sorted)."""
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(str(p) for p in Path(path).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise UsageError(f"folder '{path}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            files.extend(found)
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            raise UsageError(f"'{path}' does not exist")
+    return files
+
+
+def predict_files(loaded, paths: list[str], *, top_k: int = 1, batch_size: int = 64) -> list[dict[str, Any]]:
+    from zoo.inputs import load_images
+
+    files = expand_images(paths)
+    classes = loaded.adapter.class_names
+    top_k = max(1, min(top_k, len(classes)))
+    pixels = load_images(files, loaded.backbone.input_size, channels=loaded.backbone.spec.channels)
+    probs = predict_arrays(loaded.model, pixels, batch_size=batch_size)
+    rows = []
+    for path, p in zip(files, probs):
+        order = np.argsort(-p)[:top_k]
+        rows.append({"file": path, "predictions": [{"label": classes[i], "probability": float(p[i])} for i in order]})
+    return rows
+
+
+def predict_arrays(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities for a batch of raw images: plain ``model.predict``, nothing added."""
+    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def export_run(loaded, out: str | os.PathLike, fmt: str) -> Path:
+    """A full model (preprocessing, backbone, head) for plain Keras or TF Serving."""
+    from zoo.fileio import atomic_directory
+
+    out = Path(out)
+    if out.exists():
+        raise UsageError(f"'{out}' already exists; pass another --out or remove it")
+    if fmt == "keras":
+        if out.suffix != ".keras":
+            raise UsageError(f"a Keras export must be a .keras file, got '{out}'")
+        tmp = out.with_name(f".{out.name}.partial.keras")
+        try:
+            loaded.model.save(tmp)
+            os.replace(tmp, out)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return out
+    if fmt == "savedmodel":
+        with atomic_directory(out) as tmp:
+            os.rmdir(tmp)  # Keras' exporter wants to create the folder itself
+            loaded.model.export(str(tmp), format="tf_saved_model", verbose=False)
+        return out
+    raise UsageError(f"unknown export format '{fmt}'; use keras or savedmodel")

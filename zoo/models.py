@@ -1,0 +1,123 @@
+"""Putting models together and taking them apart: backbone + head, and the backbone delta.
+
+An adapter stores the head and only those backbone variables that differ from the
+weights the registry can fetch again (all of them when the base was random), keyed by
+the variable's path inside the backbone. Loading rebuilds the backbone from the
+registry, checks that its base weights are the very file training used (sha256),
+applies the delta and puts the head on top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.artifacts import BACKBONE_DELTA, HEAD, Adapter
+from zoo.errors import ZooError
+
+
+def compose(backbone_model, head, name: str = "zoo_model"):
+    """Raw RGB images in, class probabilities out."""
+    import keras
+
+    inputs = keras.Input(shape=backbone_model.input_shape[1:], name="image")
+    return keras.Model(inputs, head(backbone_model(inputs)), name=name)
+
+
+def backbone_variables(backbone_model) -> dict[str, Any]:
+    """Every variable of the backbone (trainable or not) by its path."""
+    variables = {}
+    for variable in backbone_model.weights:
+        if variable.path in variables:
+            raise ZooError(f"backbone variable path {variable.path!r} is not unique; cannot save a delta")
+        variables[variable.path] = variable
+    return variables
+
+
+def snapshot(backbone_model) -> dict[str, np.ndarray]:
+    return {path: np.array(v.numpy(), copy=True) for path, v in backbone_variables(backbone_model).items()}
+
+
+def changed_variables(backbone_model, before: dict[str, np.ndarray] | None, always: set[str] = frozenset()) -> dict[str, np.ndarray]:
+    """Values of the variables that differ from ``before`` (all of them when it is None)."""
+    delta = {}
+    for path, variable in backbone_variables(backbone_model).items():
+        value = np.asarray(variable.numpy())
+        if before is None or path in always or not np.array_equal(value, before[path]):
+            delta[path] = value
+    return delta
+
+
+def save_delta(path: Path, delta: dict[str, np.ndarray]) -> None:
+    # keys are variable paths ("resnet50/conv5_block3_2_conv/kernel"); npz keys cannot hold "/" portably
+    np.savez(path, **{f"v{i}": value for i, value in enumerate(delta.values())},
+             __paths__=np.array(list(delta.keys()), dtype=np.str_))
+
+
+def load_delta(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        paths = [str(p) for p in data["__paths__"]]
+        return {p: data[f"v{i}"] for i, p in enumerate(paths)}
+
+
+def apply_delta(backbone_model, delta: dict[str, np.ndarray], source: str = "delta") -> None:
+    variables = backbone_variables(backbone_model)
+    for path, value in delta.items():
+        if path not in variables:
+            raise ZooError(f"{source}: the backbone has no variable {path!r}; the adapter was made for another backbone")
+        if tuple(variables[path].shape) != value.shape:
+            raise ZooError(f"{source}: variable {path!r} has shape {value.shape}, the backbone expects {tuple(variables[path].shape)}")
+        variables[path].assign(value)
+
+
+def is_refetchable(spec, weights_name: str | None) -> bool:
+    """Whether these base weights can be fetched again by name (else the adapter carries them)."""
+    return weights_name == "builtin" or (weights_name is not None and spec.weights_named(weights_name) is not None)
+
+
+@dataclass
+class LoadedRun:
+    adapter: Adapter
+    backbone: Any  # zoo.backbones.BuiltBackbone
+    head: Any
+    model: Any
+
+
+def load_head(path: Path):
+    import keras
+
+    return keras.models.load_model(path, compile=False, safe_mode=True)
+
+
+def load_run(adapter: Adapter, catalog=None) -> LoadedRun:
+    """Rebuild a trained model from a verified adapter, without running any code from it."""
+    from zoo.catalog import get_catalog
+    from zoo.normalization import build_normalized_backbone
+
+    catalog = catalog or get_catalog()
+    recorded = adapter.backbone
+    spec = catalog.backbone(recorded["name"])
+    if spec.source != recorded.get("source", spec.source) or spec.model != recorded.get("model", spec.model):
+        raise ZooError(
+            f"backbone '{spec.name}' is now {spec.source}:{spec.model}, but the adapter at {adapter.path} was trained on "
+            f"{recorded.get('source')}:{recorded.get('model')}; restore the registry entry it was made with"
+        )
+    weights = recorded.get("weights") or {}
+    base_name = weights.get("name") or "none"
+    if not is_refetchable(spec, base_name):
+        base_name = "none"  # the delta holds every backbone variable
+    built, _ = build_normalized_backbone(spec, weights=base_name, input_size=recorded["input_size"],
+                                         record=recorded.get("normalization") or {"mode": "backbone"}, catalog=catalog)
+    expected = weights.get("sha256")
+    if base_name != "none" and expected and built.weights.sha256 and built.weights.sha256 != expected:
+        raise ZooError(
+            f"base weights for '{spec.name}' ({built.weights.path}) have sha256 {built.weights.sha256[:12]}..., "
+            f"the adapter was trained on {expected[:12]}...; fetch the original weights"
+        )
+    if adapter.has(BACKBONE_DELTA):
+        apply_delta(built.model, load_delta(adapter.file(BACKBONE_DELTA)), source=str(adapter.file(BACKBONE_DELTA)))
+    head = load_head(adapter.file(HEAD))
+    return LoadedRun(adapter=adapter, backbone=built, head=head, model=compose(built.model, head))

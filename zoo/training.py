@@ -1,0 +1,85 @@
+"""The contract between the pipeline and a strategy, and the training loop they share.
+
+A strategy's trainer receives a :class:`TrainJob` (a built backbone, the data, its
+options) and returns a :class:`TrainOutcome` (the new head and the history). Every
+phase it trains goes through :func:`fit_phase`, which gives it per-epoch checkpoints,
+resume and the progress bar for free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from zoo.checkpoints import CheckpointStore, PhaseState, epoch_checkpoint_callback
+from zoo.datasets import Split
+
+
+@dataclass
+class TrainJob:
+    """Everything a strategy needs; it must not read anything else.
+
+    ``make_dataset(split, training)`` turns a :class:`zoo.datasets.Split` into batches of
+    raw RGB images in [0, 255] at the backbone's input size (shuffled and augmented
+    when ``training``). ``target`` is unlabelled data for domain adaptation: its labels
+    must not be used for training. ``target_eval`` (labelled, may be ``None``) is only
+    for reporting.
+    """
+
+    backbone: Any  # zoo.backbones.BuiltBackbone
+    class_names: list[str]
+    train: Split
+    val: Split | None
+    options: dict[str, Any]
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    make_dataset: Callable[..., Any]
+    checkpoints: CheckpointStore
+    work_dir: Path
+    target: Split | None = None
+    target_eval: Split | None = None
+    augmenting: bool = False
+    precision: str = "float32"
+    distribution: Any = None  # a tf.distribute.Strategy, or None
+    verbose: int = 1
+    log: Callable[[str], None] = print
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass
+class TrainOutcome:
+    """What a strategy hands back. ``head`` maps backbone features to class probabilities."""
+
+    head: Any  # keras.Model
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def fit_phase(job: TrainJob, phase: str, model, train_data, val_data=None, epochs: int | None = None,
+              steps_per_epoch: int | None = None, extra_callbacks: list | None = None,
+              history_extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``model.fit`` for one phase, resumable from its last completed epoch.
+
+    ``model`` must be compiled. Returns this phase's history rows (one per epoch).
+    """
+    epochs = job.epochs if epochs is None else epochs
+    state = job.checkpoints.restore(phase, model)
+    if state is not None and (state.done or state.epoch >= epochs):
+        job.log(f"{phase}: restored from checkpoint ({state.epoch} epochs done)")
+        return state.history
+    history = list(state.history) if state else []
+    initial_epoch = state.epoch if state else 0
+    if initial_epoch:
+        job.log(f"{phase}: resuming at epoch {initial_epoch + 1} of {epochs}")
+    if epochs > initial_epoch:
+        callbacks = [epoch_checkpoint_callback(job.checkpoints, phase, history, history_extra), *(extra_callbacks or [])]
+        model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=job.verbose)
+    job.checkpoints.save(phase, model, PhaseState(epoch=epochs, done=True, history=history))
+    return history
