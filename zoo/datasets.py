@@ -1,19 +1,36 @@
-"""What a dataset loader returns, and how a dataset reference is opened.
+"""What a dataset loader returns, and the checks every loader shares.
 
 A loader (see :class:`zoo.specs.DatasetSpec`) returns a :class:`LoadedDataset`: class
 names plus splits, each split being either image files on disk or images already in
 memory. Turning a split into batches for a model is :mod:`zoo.inputs`' job, so every
 dataset, built-in or third-party, gets the same decode/resize/augment/cache pipeline.
+
+Image files are screened here, with Pillow, when a dataset is loaded: a corrupt file
+is then named to the user (skipped or refused, by ``on_bad_image``) instead of
+stopping TensorFlow in the middle of an epoch. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from zoo.errors import UsageError
+
 SPLITS = ("train", "val", "test")
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+"""File endings read as images (TensorFlow decodes all four formats natively)."""
+
+BAD_IMAGE_CHOICES = ("skip", "fail")
+
+# Pillow's names for the formats TensorFlow's decode_image reads (MPO: camera JPEGs).
+_DECODABLE_FORMATS = {"JPEG", "MPO", "PNG", "BMP", "GIF"}
 
 
 @dataclass
@@ -32,7 +49,7 @@ class Split:
     make_tf_dataset: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
-        self.labels = np.asarray(self.labels, dtype=np.int64)
+        self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
         given = [x is not None for x in (self.files, self.images, self.make_tf_dataset)]
         if sum(given) != 1:
             raise ValueError("a Split has exactly one of files, images or make_tf_dataset")
@@ -48,15 +65,39 @@ class Split:
     def labelled(self) -> bool:
         return bool(len(self.labels)) and bool((self.labels >= 0).all())
 
+    @property
+    def kind(self) -> str:
+        """``files``, ``images`` or ``stream``: how :mod:`zoo.inputs` reads it."""
+        if self.files is not None:
+            return "files"
+        return "images" if self.images is not None else "stream"
+
     def subset(self, index: np.ndarray) -> "Split":
-        """The examples at ``index`` (in-memory and file splits only)."""
+        """The examples at ``index``.
+
+        A streamed split keeps its own order (the stream is filtered by position), so
+        its subset comes back in sorted ``index`` order; file and array splits follow
+        ``index`` as given.
+        """
+        index = np.asarray(index, dtype=np.int64)
         if self.make_tf_dataset is not None:
-            raise ValueError("cannot take a subset of a streamed (TFDS) split")
+            keep = np.zeros(len(self), dtype=bool)
+            keep[index] = True
+            return Split(labels=self.labels[np.flatnonzero(keep)],
+                         make_tf_dataset=functools.partial(_filtered_stream, self.make_tf_dataset, keep))
         return Split(
             labels=self.labels[index],
             files=[self.files[i] for i in index] if self.files is not None else None,
             images=self.images[index] if self.images is not None else None,
         )
+
+
+def _filtered_stream(make: Callable[[], Any], keep: np.ndarray):
+    """The elements of ``make()`` whose position is marked in ``keep`` (TF imported here)."""
+    import tensorflow as tf
+
+    mask = tf.constant(keep)
+    return make().enumerate().filter(lambda i, example: tf.gather(mask, i)).map(lambda i, example: example)
 
 
 @dataclass
@@ -75,13 +116,156 @@ class LoadedDataset:
     def split(self, name: str) -> Split | None:
         return self.splits.get(name)
 
+    def require(self, name: str) -> Split:
+        """The split called ``name``, or a UsageError listing the splits there are."""
+        if name not in self.splits:
+            hint = " (use a validation fraction, e.g. --val-split 0.2)" if name == "val" else ""
+            raise UsageError(f"dataset '{self.ref}' has no '{name}' split; it has: "
+                             f"{', '.join(self.splits) or 'none'}{hint}")
+        return self.splits[name]
+
     def counts(self) -> dict[str, dict[str, int]]:
         """Examples per class in each split, for ``zoo info`` and metrics."""
-        result = {}
-        for split_name, split in self.splits.items():
-            per_class = {c: 0 for c in self.class_names}
-            for label in split.labels:
-                if 0 <= label < len(self.class_names):
-                    per_class[self.class_names[label]] += 1
-            result[split_name] = per_class
-        return result
+        return {name: class_counts(split.labels, self.class_names) for name, split in self.splits.items()}
+
+    def with_val_split(self, fraction: float, seed: int = 0) -> "LoadedDataset":
+        """Hold out a stratified ``fraction`` of train as ``val`` (when there is no val yet)."""
+        check_fraction(fraction)
+        if "val" in self.splits:
+            return self
+        train = self.require("train")
+        keep, held = stratified_split(train.labels, fraction, seed)
+        if not len(held) or not len(keep):
+            raise UsageError(f"a validation split of {fraction} leaves train or val empty with only {len(train)} "
+                             f"training examples in '{self.ref}'; use a fraction that leaves both some")
+        splits = {"train": train.subset(keep), "val": train.subset(held)}
+        splits.update({k: v for k, v in self.splits.items() if k not in splits})
+        return LoadedDataset(self.ref, list(self.class_names), splits, list(self.bad_files))
+
+    def summary(self) -> dict[str, Any]:
+        """Classes, split sizes, per-class counts and skipped files, JSON-able (for reports)."""
+        return {
+            "classes": list(self.class_names),
+            "num_classes": len(self.class_names),
+            "splits": {name: len(split) for name, split in self.splits.items()},
+            "counts": self.counts(),
+            "bad_files": [{"path": p, "reason": r} for p, r in self.bad_files],
+        }
+
+
+def class_counts(labels: Iterable[int], class_names: list[str]) -> dict[str, int]:
+    """Examples per class name; unlabelled examples (-1) appear as ``"(unlabelled)"``."""
+    labels = np.asarray(list(labels) if not isinstance(labels, np.ndarray) else labels, dtype=np.int64)
+    found = np.bincount(labels[labels >= 0], minlength=len(class_names)) if len(labels) else np.zeros(len(class_names))
+    result = {name: int(found[i]) for i, name in enumerate(class_names)}
+    unlabelled = int((labels < 0).sum())
+    if unlabelled:
+        result["(unlabelled)"] = unlabelled
+    return result
+
+
+def check_fraction(fraction: float) -> None:
+    if not 0.0 < float(fraction) < 1.0:
+        raise UsageError(f"validation split must be a fraction between 0 and 1, not {fraction}")
+
+
+def check_on_bad_image(value: str) -> str:
+    if value not in BAD_IMAGE_CHOICES:
+        raise UsageError(f"on_bad_image must be one of {', '.join(BAD_IMAGE_CHOICES)}, not {value!r}")
+    return value
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(keep, held)``: ``fraction`` of every class held out, chosen by ``seed``.
+
+    Each class (unlabelled examples count as one class) gives up ``round(fraction * n)``
+    of its examples, at least one when it has two or more, so that small classes still
+    appear in validation. Both index arrays come back sorted.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    held: list[np.ndarray] = []
+    for value in np.unique(labels):
+        members = np.flatnonzero(labels == value)
+        count = int(round(fraction * len(members)))
+        if len(members) >= 2:
+            count = min(max(count, 1), len(members) - 1)
+        held.append(rng.permutation(members)[:count])
+    held_index = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+    keep_index = np.setdiff1d(np.arange(len(labels)), held_index)
+    return keep_index.astype(np.int64), held_index.astype(np.int64)
+
+
+# -- image files --------------------------------------------------------------------
+
+
+def is_image_file(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not os.path.basename(name).startswith(".")
+
+
+def image_problem(path: str) -> str | None:
+    """Why ``path`` cannot be used as an image, or None when Pillow decodes it fully.
+
+    A full decode costs more than a header check, but it is the only way to catch a
+    truncated JPEG before TensorFlow trips over it mid-epoch.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        if os.path.getsize(path) == 0:
+            return "empty file"
+        with Image.open(path) as image:
+            if image.format not in _DECODABLE_FORMATS:
+                return f"{image.format or 'unknown'} data, not JPEG/PNG/BMP/GIF"
+            if image.format == "BMP" and image.mode not in ("RGB", "RGBA", "L"):
+                return f"{image.mode}-mode (palette or 1-bit) BMP, which TensorFlow misreads; convert it to PNG"
+            width, height = image.size
+            if image.format in ("JPEG", "MPO"):
+                image.draft(image.mode, (1, 1))  # decode at 1/8 scale: half the time, still reads every byte
+            image.load()
+            if not width or not height:
+                return "image has no pixels"
+    except UnidentifiedImageError:
+        return "not an image Pillow recognises (corrupt or wrong extension)"
+    except OSError as exc:
+        return f"unreadable: {exc}"
+    except Exception as exc:  # Pillow raises assorted errors on crafted or broken files
+        return f"unreadable: {type(exc).__name__}: {exc}"
+    return None
+
+
+def screen_images(paths: list[str], workers: int | None = None) -> list[tuple[str, str]]:
+    """``(path, reason)`` for every path in ``paths`` that is not a usable image.
+
+    Decoding runs on threads (Pillow releases the GIL while it decodes).
+    """
+    if not paths:
+        return []
+    workers = workers or min(8, (os.cpu_count() or 1) + 2)
+    if len(paths) < 32:
+        problems = [image_problem(p) for p in paths]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            problems = list(pool.map(image_problem, paths, chunksize=16))
+    return [(p, reason) for p, reason in zip(paths, problems) if reason]
+
+
+def bad_images_error(bad: list[tuple[str, str]], where: str, *, show: int = 3,
+                     advice: str = "fix or remove them, or pass on_bad_image=skip / --on-bad-image skip") -> UsageError:
+    """The one-line error for ``on_bad_image="fail"``: the count and the first files."""
+    shown = "; ".join(f"{path} ({reason})" for path, reason in bad[:show])
+    more = f"; and {len(bad) - show} more" if len(bad) > show else ""
+    return UsageError(f"{len(bad)} unreadable image{'s' if len(bad) != 1 else ''} in {where}: {shown}{more} "
+                      f"({advice})")
+
+
+def drop_bad_images(files: list[str], labels: list[int], on_bad_image: str, where: str
+                    ) -> tuple[list[str], list[int], list[tuple[str, str]]]:
+    """Screen ``files``: keep the good ones, or raise on any bad one with ``fail``."""
+    check_on_bad_image(on_bad_image)
+    bad = screen_images(files)
+    if bad and on_bad_image == "fail":
+        raise bad_images_error(bad, where)
+    bad_paths = {p for p, _ in bad}
+    kept = [(f, y) for f, y in zip(files, labels) if f not in bad_paths]
+    return [f for f, _ in kept], [y for _, y in kept], bad

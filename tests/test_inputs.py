@@ -1,0 +1,257 @@
+"""The tf.data input pipeline, loose-image loading and `zoo preview`."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from datasets_helpers import CLASSES, COLOURS, add_corrupt_files, class_image, make_class_folder, write_image
+from PIL import Image
+
+from zoo.datasets import Split
+from zoo.errors import UsageError
+from zoo.inputs import Augmentation, expand_image_paths, load_dataset, load_images, make_tf_dataset
+
+
+def batches(dataset):
+    return [(x.numpy(), y.numpy()) for x, y in dataset]
+
+
+def stacked(dataset):
+    parts = batches(dataset)
+    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+
+
+@pytest.fixture
+def pets(tmp_path):
+    return make_class_folder(tmp_path / "pets", per_class=4, size=(20, 24))
+
+
+def test_files_are_decoded_resized_and_labelled(pets):
+    data = load_dataset(f"folder:{pets}")
+
+    parts = batches(make_tf_dataset(data.splits["train"], image_size=16, batch_size=5))
+
+    assert [x.shape for x, _ in parts] == [(5, 16, 16, 3), (5, 16, 16, 3), (2, 16, 16, 3)]
+    images = np.concatenate([x for x, _ in parts])
+    labels = np.concatenate([y for _, y in parts])
+    assert images.dtype == np.float32 and labels.dtype == np.int64
+    assert 0.0 <= images.min() and images.max() <= 255.0
+    assert list(labels) == list(data.splits["train"].labels)
+    for image, label in zip(images, labels):  # every format decoded to its class colour (jpg is lossy)
+        assert np.abs(image.mean(axis=(0, 1)) - COLOURS[CLASSES[label]]).max() < 12
+
+
+def test_grayscale_output(pets):
+    data = load_dataset(f"folder:{pets}")
+    images, _ = stacked(make_tf_dataset(data.splits["train"], image_size=8, channels=1))
+    assert images.shape == (12, 8, 8, 1)
+    red = COLOURS["cat"]
+    assert abs(images[0].mean() - (0.299 * red[0] + 0.587 * red[1] + 0.114 * red[2])) < 8
+
+
+def test_in_memory_images_keep_their_pixels_at_their_own_size():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (7, 12, 12, 3), dtype=np.uint8)
+    split = Split(labels=[0, 1, 2, 0, 1, 2, -1], images=pixels)
+
+    images, labels = stacked(make_tf_dataset(split, image_size=12, batch_size=4))
+
+    assert np.array_equal(images, pixels.astype(np.float32))
+    assert list(labels) == [0, 1, 2, 0, 1, 2, -1]
+
+
+def test_stream_splits_and_their_subsets():
+    import tensorflow as tf
+
+    pixels = np.stack([np.full((6, 6, 1), i * 20, np.uint8) for i in range(10)])
+    labels = np.arange(10) % 2
+    split = Split(labels=labels, make_tf_dataset=lambda: tf.data.Dataset.from_tensor_slices((pixels, labels)))
+
+    images, got = stacked(make_tf_dataset(split.subset(np.array([7, 2, 5])), image_size=6))
+
+    assert images.shape == (3, 6, 6, 3)
+    assert list(images[:, 0, 0, 0]) == [40.0, 100.0, 140.0]
+    assert list(got) == [0, 1, 1]
+
+
+def test_shuffle_is_seeded_and_reshuffles_each_epoch(pets):
+    train = load_dataset(f"folder:{pets}").splits["train"]
+
+    def order(seed):
+        dataset = make_tf_dataset(train, image_size=8, batch_size=50, shuffle=True, seed=seed)
+        return [list(y) for _, y in batches(dataset)][0], [list(y) for _, y in batches(dataset)][0]
+
+    first_epoch, second_epoch = order(1)
+    assert order(1) == (first_epoch, second_epoch)
+    assert sorted(first_epoch) == sorted(train.labels)
+    assert first_epoch != second_epoch
+    assert order(2)[0] != first_epoch
+    assert [list(y) for _, y in batches(make_tf_dataset(train, image_size=8, batch_size=50))][0] == list(train.labels)
+
+
+def test_augmentation_changes_pixels_only_when_on(tmp_path):
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
+    split = Split(labels=np.zeros(8), images=pixels)
+
+    plain, _ = stacked(make_tf_dataset(split, image_size=16, augment=None))
+    off, _ = stacked(make_tf_dataset(split, image_size=16, augment=Augmentation.parse("none")))
+    on, _ = stacked(make_tf_dataset(split, image_size=16, augment=Augmentation.parse("flip,rotation=0.2,zoom,contrast=0.5")))
+    flips, _ = stacked(make_tf_dataset(split, image_size=16, batch_size=8,
+                                       augment=Augmentation(flip="horizontal")))
+
+    assert np.array_equal(plain, pixels.astype(np.float32))
+    assert np.array_equal(off, plain)
+    assert on.shape == plain.shape and on.dtype == np.float32
+    assert np.abs(on - plain).mean() > 5
+    assert on.min() >= 0 and on.max() <= 255.0 + 1e-3
+    for image, original in zip(flips, plain):  # a flip moves pixels but keeps them all
+        assert np.array_equal(image, original) or np.array_equal(image, original[:, ::-1])
+
+
+def test_augmentation_parse():
+    assert Augmentation.parse("flip,rotation=0.1") == Augmentation(flip="horizontal", rotation=0.1)
+    assert Augmentation.parse("all") == Augmentation(flip="horizontal", rotation=0.1, zoom=0.1, contrast=0.2)
+    assert Augmentation.parse("flip=both, zoom=0.3").flip == "both"
+    assert not Augmentation.parse("").enabled and not Augmentation.parse("none").enabled
+    assert str(Augmentation.parse("flip,contrast=0.3")) == "flip=horizontal,contrast=0.3"
+    assert Augmentation.parse(str(Augmentation.parse("all"))) == Augmentation.parse("all")
+    assert Augmentation.from_dict(Augmentation.parse("zoom").to_dict()) == Augmentation(zoom=0.1)
+    with pytest.raises(UsageError, match="unknown augmentation 'blur'; choose from flip, rotation, zoom, contrast"):
+        Augmentation.parse("flip,blur")
+    with pytest.raises(UsageError, match="expected a number"):
+        Augmentation.parse("rotation=lots")
+    with pytest.raises(UsageError, match="in \\[0, 1\\)"):
+        Augmentation.parse("zoom=2")
+    with pytest.raises(UsageError, match="horizontal, vertical or both"):
+        Augmentation.parse("flip=sideways")
+
+
+def test_file_cache_serves_later_epochs_without_the_files(pets, tmp_path):
+    train = load_dataset(f"folder:{pets}").splits["train"]
+    cache = tmp_path / "cache" / "pets"
+    dataset = make_tf_dataset(train, image_size=8, batch_size=4, cache=str(cache))
+
+    first, first_labels = stacked(dataset)
+    assert any(name.startswith("pets") for name in os.listdir(cache.parent))
+    for path in train.files:
+        os.remove(path)
+    again, again_labels = stacked(dataset)
+
+    assert np.array_equal(first, again) and list(first_labels) == list(again_labels)
+    assert len(first) == 12
+
+
+def test_memory_cache_and_no_cache(pets):
+    train = load_dataset(f"folder:{pets}").splits["train"]
+    cached = make_tf_dataset(train, image_size=8, cache=True)
+    uncached = make_tf_dataset(train, image_size=8, cache=False)
+    first, _ = stacked(cached)
+    os.remove(train.files[0])
+
+    assert len(stacked(cached)[0]) == 12  # served from memory
+    assert len(stacked(uncached)[0]) == 11  # the safety net drops the vanished file, no crash
+
+
+def test_repeat_drop_remainder_and_map_images(pets):
+    train = load_dataset(f"folder:{pets}").splits["train"]
+    dataset = make_tf_dataset(train, image_size=8, batch_size=5, repeat=True, drop_remainder=True,
+                              map_images=lambda x: x / 255.0)
+    parts = [(x.numpy(), y.numpy()) for x, y in dataset.take(4)]
+    assert [x.shape for x, _ in parts] == [(5, 8, 8, 3)] * 4
+    assert max(x.max() for x, _ in parts) <= 1.0
+
+    dropped = batches(make_tf_dataset(train, image_size=8, batch_size=5, drop_remainder=True))
+    assert len(dropped) == 2
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"image_size": 0}, "image size"),
+    ({"image_size": 8, "channels": 2}, "channels must be 1 or 3"),
+    ({"image_size": 8, "batch_size": 0}, "batch size"),
+])
+def test_bad_pipeline_arguments(kwargs, message):
+    split = Split(labels=[0], images=np.zeros((1, 4, 4, 3), np.uint8))
+    with pytest.raises(UsageError, match=message):
+        make_tf_dataset(split, **kwargs)
+
+
+def test_load_images_files_and_folders_match_the_pipeline(pets):
+    data = load_dataset(f"folder:{pets}")
+    files = data.splits["train"].files
+
+    one = load_images(files[0], 16)
+    from_folder = load_images([str(pets / "cat"), files[5]], 16)
+    pipeline, _ = stacked(make_tf_dataset(data.splits["train"], image_size=16))
+
+    assert one.shape == (1, 16, 16, 3) and one.dtype == np.float32
+    assert from_folder.shape == (5, 16, 16, 3)
+    assert expand_image_paths([str(pets / "cat"), files[5]])[:4] == sorted(str(p) for p in (pets / "cat").iterdir())
+    assert np.array_equal(one[0], pipeline[0])
+    assert np.array_equal(from_folder[4], pipeline[5])
+
+
+def test_load_images_names_bad_and_missing_files(pets, tmp_path):
+    garbage, truncated, _ = add_corrupt_files(pets)
+    with pytest.raises(UsageError) as caught:
+        load_images([str(garbage), str(truncated), str(pets / "fox" / "fox_0.png")], 8)
+    assert str(caught.value).startswith("2 unreadable images in the images given:")
+    assert "garbage.jpg" in str(caught.value) and "truncated.png" in str(caught.value)
+
+    with pytest.raises(UsageError, match="does not exist"):
+        load_images([str(tmp_path / "nope.png")], 8)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="has no jpg/png/bmp/gif images"):
+        load_images(str(tmp_path / "empty"), 8)
+
+
+def test_unreadable_but_screened_file_does_not_crash_tensorflow(tmp_path):
+    """A file broken after loading is dropped by the safety net, not fatal mid-epoch."""
+    root = make_class_folder(tmp_path / "pets", per_class=2)
+    train = load_dataset(f"folder:{root}").splits["train"]
+    with open(train.files[1], "wb") as handle:
+        handle.write(b"broken after screening")
+
+    images, labels = stacked(make_tf_dataset(train, image_size=8, cache=False))
+
+    assert len(images) == 5
+    assert list(labels) == [label for i, label in enumerate(train.labels) if i != 1]
+
+
+def test_preview_writes_a_png_grid(zoo, tmp_path):
+    out = tmp_path / "grids" / "grid.png"
+
+    result = zoo("preview", "digits-m", "--out", str(out), "--split", "test", "--n", "9", "--seed", "4")
+
+    assert result.exit_code == 0, result
+    assert "wrote" in result.stdout and "9 examples" in result.stdout
+    with Image.open(out) as image:
+        assert image.format == "PNG" and image.size[0] > 200 and image.size[1] > 200
+        assert len(np.unique(np.asarray(image.convert("L")))) > 20  # pictures, not a blank page
+    assert os.listdir(out.parent) == ["grid.png"]  # no temp files left behind
+
+
+def test_preview_folder_with_val_split_and_errors(zoo, pets, tmp_path):
+    out = tmp_path / "val.png"
+    result = zoo("preview", f"folder:{pets}", "--out", str(out), "--split", "val", "--val-split", "0.25")
+    assert result.exit_code == 0, result
+    assert "3 examples" in result.stdout and out.stat().st_size > 0
+
+    missing = zoo("preview", f"folder:{pets}", "--out", str(tmp_path / "x.png"), "--split", "test")
+    assert missing.exit_code == 2
+    assert "has no 'test' split; it has: train" in missing.stderr
+
+    wrong = zoo("preview", "digits", "--out", str(tmp_path / "grid.txt"))
+    assert wrong.exit_code == 2
+    assert "write a .png, .jpg, .pdf or .svg file" in wrong.stderr
+    assert not (tmp_path / "grid.txt").exists()
+
+
+def test_bmp_decodes_like_png(tmp_path):
+    pixels = class_image("fox", 3, (10, 10))
+    paths = [write_image(tmp_path / f"fox.{ext}", pixels) for ext in ("png", "bmp")]
+    images = load_images([str(p) for p in paths], 10)
+    assert np.array_equal(images[0], images[1])
+    assert np.array_equal(images[0], pixels.astype(np.float32))
