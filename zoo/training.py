@@ -80,6 +80,6 @@ def fit_phase(job: TrainJob, phase: str, model, train_data, val_data=None, epoch
     if epochs > initial_epoch:
         callbacks = [epoch_checkpoint_callback(job.checkpoints, phase, history, history_extra), *(extra_callbacks or [])]
         model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=job.verbose)
+                  steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=job.verbose, shuffle=False)
     job.checkpoints.save(phase, model, PhaseState(epoch=epochs, done=True, history=history))
     return history
