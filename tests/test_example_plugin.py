@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
+from imagegen import make_shapes_folder
 
 EXAMPLE = REPO / "examples" / "zoo-example-plugin"
 
@@ -39,6 +40,29 @@ def test_install_list_use_uninstall(tmp_path):
         row = json.loads(embedded.stdout.splitlines()[0])
         assert row["image"] == str(image) and len(row["features"]) == 1280
         assert np.isfinite(row["features"]).all() and np.abs(row["features"]).sum() > 0
+
+        # its strategy gets a flag and a TOML key, like the built-in ones
+        info = json.loads(zoo_cli("info", "nearest-centroid", "--json").stdout)
+        assert info["plugin"] == "example" and info["options"][0]["flag"] == "--temperature"
+        assert "--temperature" in zoo_cli("train", "--help").stdout
+        shapes = make_shapes_folder(tmp_path / "shapes", per_class=20, size=36)
+        common = ["--backbone", "alexnet-small", "--weights", "none", "--image-size", "32",
+                  "--dataset", f"folder:{shapes}", "--seed", "2"]
+        flagged = zoo_cli("train", *common, "--strategy", "nearest-centroid", "--temperature", "30",
+                          "--out", str(tmp_path / "by-flag"))
+        assert flagged.returncode == 0, flagged.stderr
+        by_flag = json.loads((tmp_path / "by-flag" / "metrics.json").read_text())
+        assert by_flag["accuracy"] > 0.9, by_flag
+        printed = zoo_cli("train", *common, "--strategy", "nearest-centroid", "--temperature", "30",
+                          "--out", str(tmp_path / "by-toml"), "--print-config")
+        assert 'name = "nearest-centroid"' in printed.stdout and "temperature = 30.0" in printed.stdout
+        (tmp_path / "p.toml").write_text(printed.stdout)
+        ran = zoo_cli("run", str(tmp_path / "p.toml"))
+        assert ran.returncode == 0, ran.stderr
+        by_toml = json.loads((tmp_path / "by-toml" / "metrics.json").read_text())
+        assert by_toml == by_flag  # same settings, same seed: the same adapter
+        config = json.loads((tmp_path / "by-toml" / "config.json").read_text())
+        assert config["strategy"] == {"name": "nearest-centroid", "plugin": "example", "options": {"temperature": 30.0}}
     finally:
         removed = zoo_cli("uninstall", "zoo-example-plugin")
     assert removed.returncode == 0, removed.stderr

@@ -103,8 +103,9 @@ def keras_snippet(config: dict, repo_id: str, revision: str | None) -> str | Non
     backbone = config.get("backbone") or {}
     model = backbone.get("model")
     module = keras_applications_module(model) if backbone.get("source") == "keras" else None
-    if module is None or "backbone.delta.npz" in files or "head.keras" not in files:
-        return None
+    scaling = (backbone.get("normalization") or {}).get("mode", "backbone")
+    if module is None or "backbone.delta.npz" in files or "head.keras" not in files or scaling != "backbone":
+        return None  # zoo rebuilds these (changed layers, or other input scaling than the backbone's own)
     size = int(backbone.get("input_size") or 224)
     channels = int(backbone.get("channels") or 3)
     weights = _get(backbone, "weights", "name")

@@ -1,12 +1,13 @@
 """An example third-party zoo plugin.
 
-It shows the three things a plugin usually does: provide a backbone (built by the
-built-in ``keras`` source, so no model code is needed here), add a command to the
-``zoo`` CLI, and stay cheap to import (TensorFlow is imported inside the command only).
+It shows what a plugin usually does: provide a backbone (built by the built-in
+``keras`` source, so no model code is needed here), a transfer strategy (whose option
+becomes a ``zoo train`` flag and a TOML key), and a command for the ``zoo`` CLI, while
+staying cheap to import (TensorFlow is imported only where models are built).
 """
 
 from zoo import hookimpl
-from zoo.specs import BackboneSpec, WeightsSpec
+from zoo.specs import BackboneSpec, OptionSpec, StrategySpec, WeightsSpec
 
 MOBILENET_V2_WEIGHTS = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 
@@ -43,6 +44,18 @@ def zoo_backbones():
 
 
 @hookimpl
+def zoo_strategies():
+    return [
+        StrategySpec(
+            name="nearest-centroid",
+            trainer="zoo_example.centroid:train",
+            options=(OptionSpec("temperature", "float", 20.0, "softmax sharpness over cosine similarities"),),
+            description="frozen backbone; each class is the mean of its features (no training loop)",
+        )
+    ]
+
+
+@hookimpl
 def zoo_commands(cli):
     import click
 
@@ -63,4 +76,4 @@ def zoo_commands(cli):
         pixels = load_images(list(images), built.input_size)
         features = built.model.predict(pixels, verbose=0)
         for path, vector in zip(images, features):
-            click.echo(json.dumps({"image": path, "features": [round(float(v), 6) for v in vector]}))
+            click.echo(json.dumps({"image": path, "features": [float(v) for v in vector]}))
