@@ -48,7 +48,7 @@ class CheckpointStore:
         arrays = {f"w{i}": np.asarray(v) for i, v in enumerate(model.get_weights())}
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None and getattr(optimizer, "built", False):
-            arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
+            arrays.update({f"o{i}": v.numpy() for i, v in enumerate(optimizer.variables)})
         fd, tmp = tempfile.mkstemp(prefix=".weights.", suffix=".npz", dir=folder)
         os.close(fd)
         try:
