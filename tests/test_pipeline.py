@@ -223,3 +223,29 @@ name = "feature-extraction"
     # rerunning with --resume skips finished stages
     again = zoo("run", str(path), "--resume")
     assert again.exit_code == 0 and again.stderr.count("already complete") == 2
+
+
+def test_tfhub_module_as_backbone_end_to_end(shapes, tmp_path, zoo):
+    """An ad-hoc `tfhub:FOLDER` backbone: feature extraction, then fine-tuning the whole module."""
+    from test_tfhub import export_hub_style
+
+    module = export_hub_style(tmp_path / "module")
+    common = ["--backbone", f"tfhub:{module}", "--image-size", "32", "--dataset", f"folder:{shapes}",
+              "--batch-size", "16", "--lr", "0.01"]
+    fe = zoo("train", *common, "--epochs", "3", "--out", str(tmp_path / "fe"))
+    assert fe.exit_code == 0, fe
+    fe_config = read_adapter(tmp_path / "fe").config
+    assert fe_config["backbone"]["source"] == "tfhub" and fe_config["backbone"]["feature_dim"] == 5
+    assert "backbone.delta.npz" not in fe_config["files"]  # the module carries its weights
+
+    ft = zoo("train", *common, "--strategy", "fine-tuning", "--unfreeze", "all", "--epochs", "4",
+             "--warmup-epochs", "1", "--out", str(tmp_path / "ft"))
+    assert ft.exit_code == 0, ft
+    adapter = read_adapter(tmp_path / "ft")
+    from zoo.models import load_delta
+
+    delta = load_delta(adapter.file("backbone.delta.npz"))
+    assert delta and all(np.isfinite(v).all() for v in delta.values())
+    scores = json.loads(zoo("evaluate", str(tmp_path / "ft"), "--json").stdout)
+    assert scores["accuracy"] == pytest.approx(adapter.metrics()["accuracy"])
+    assert scores["loss"] == pytest.approx(adapter.metrics()["loss"], rel=1e-4)
