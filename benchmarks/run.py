@@ -22,6 +22,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 BENCHMARKS = {
     # ratio name: (module in benchmarks/, goal as text)
     "startup_vs_tf_import": ("bench_startup", "<= 0.15"),
+    "predict_vs_keras": ("bench_predict", ">= 0.95"),
+    "finetune_vs_keras_fit": ("bench_finetune", ">= 0.95"),
+    "fe_cached_vs_naive_10ep": ("bench_feature_cache", "<= 0.15"),  # last: the others warm the process up
 }
 
 

@@ -2,15 +2,24 @@
 
 Each training phase of a strategy (e.g. fine-tuning's "head" then "fine-tune") keeps,
 after every epoch, the model's weights, the optimizer's state and the history so far.
-Weights are written first and the small state file last, both by rename, so a kill at
-any instant leaves the previous epoch's checkpoint intact.
+The arrays go to a new folder (``weights-EPOCH/``, one ``.npy`` per array), then the
+small ``state.json`` naming that folder is replaced, then the older folder is removed:
+a kill at any instant leaves a state file and the very weights it was written with.
+
+A fine-tuned ResNet50 and its optimizer are a few hundred MB, so the values are copied
+when an epoch ends and written by a background thread, at low priority, while the next
+epoch trains (one write in flight per phase). Reading a checkpoint, or
+:meth:`CheckpointStore.flush`, waits for the write in flight; so does the interpreter at
+exit, so Ctrl-C still leaves the last finished epoch on disk.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from zoo.fileio import atomic_write_text
+
+STATE = "state.json"
 
 
 @dataclass
@@ -27,47 +38,123 @@ class PhaseState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+_in_flight: dict[Path, "_Write"] = {}  # phase folder -> its background write (whichever store started it)
+_in_flight_lock = threading.Lock()
+
+
+class _Write(threading.Thread):
+    """Writes one checkpoint; an error is kept and raised by whoever waits for it."""
+
+    def __init__(self, folder: Path, arrays: dict[str, np.ndarray], state: PhaseState):
+        super().__init__(name=f"zoo-checkpoint-{folder.name}")
+        self.folder, self.arrays, self.state = folder, arrays, state
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # Linux: this thread only
+        except (AttributeError, OSError):
+            pass  # other systems: same priority as training
+        try:
+            _write(self.folder, self.arrays, self.state)
+        except BaseException as error:  # raised in the training thread by _wait
+            self.error = error
+        finally:
+            self.arrays = {}
+
+
+def _read_state(folder: Path) -> dict[str, Any] | None:
+    path = folder / STATE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _write(folder: Path, arrays: dict[str, np.ndarray], state: PhaseState) -> None:
+    current = (_read_state(folder) or {}).get("weights")
+    for stale in [*folder.glob("weights-*"), *folder.glob(".weights-*")]:  # left by a kill mid-write
+        if stale.name != current:
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".weights-", dir=folder))
+    for key, value in arrays.items():
+        np.save(tmp / f"{key}.npy", value, allow_pickle=False)
+    name = f"weights-{state.epoch:04d}{'-done' if state.done else ''}"
+    if name == current:
+        name += "-again"
+    os.replace(tmp, folder / name)
+    atomic_write_text(folder / STATE, json.dumps({"epoch": state.epoch, "done": state.done, "weights": name,
+                                                  "history": state.history}))
+    if current:
+        shutil.rmtree(folder / current, ignore_errors=True)
+
+
+def _wait(folder: Path) -> None:
+    with _in_flight_lock:
+        write = _in_flight.pop(folder, None)
+    if write is not None:
+        write.join()
+        if write.error is not None:
+            raise write.error
+
+
+def _load_arrays(folder: Path, saved: dict[str, Any]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(model weights, optimizer values) of the checkpoint ``saved`` names."""
+    where = folder / saved["weights"]
+    names = {p.stem for p in where.glob("*.npy")}
+
+    def series(prefix: str) -> list[np.ndarray]:
+        count = sum(1 for n in names if n.startswith(prefix))
+        return [np.load(where / f"{prefix}{i}.npy", allow_pickle=False) for i in range(count)]
+
+    return series("w"), series("o")
+
+
 class CheckpointStore:
     def __init__(self, root: Path):
         self.root = Path(root)
 
     def _dir(self, phase: str) -> Path:
-        return self.root / phase
+        return (self.root / phase).absolute()
 
     def state(self, phase: str) -> PhaseState | None:
-        path = self._dir(phase) / "state.json"
-        if not path.is_file():
+        _wait(self._dir(phase))
+        data = _read_state(self._dir(phase))
+        if data is None:
             return None
-        data = json.loads(path.read_text())
         return PhaseState(epoch=data["epoch"], done=data["done"], history=data["history"])
 
-    def save(self, phase: str, model, state: PhaseState) -> None:
-        """Checkpoint ``model`` (and its optimizer, when built) after an epoch."""
+    def save(self, phase: str, model, state: PhaseState, wait: bool = False) -> None:
+        """Checkpoint ``model`` (and its optimizer, when built) after an epoch.
+
+        The values are taken now (``get_weights`` and ``.numpy()`` return copies); the
+        files are written in the background, unless ``wait``.
+        """
         folder = self._dir(phase)
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {f"w{i}": np.asarray(v) for i, v in enumerate(model.get_weights())}
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None and getattr(optimizer, "built", False):
-            arrays.update({f"o{i}": v.numpy() for i, v in enumerate(optimizer.variables)})
-        fd, tmp = tempfile.mkstemp(prefix=".weights.", suffix=".npz", dir=folder)
-        os.close(fd)
-        try:
-            np.savez(tmp, **arrays)
-            os.replace(tmp, folder / "weights.npz")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        atomic_write_text(folder / "state.json",
-                          json.dumps({"epoch": state.epoch, "done": state.done, "history": state.history}))
+            arrays.update({f"o{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
+        _wait(folder)  # the previous epoch's write first, so checkpoints land in order
+        write = _Write(folder, arrays, PhaseState(state.epoch, state.done, list(state.history)))
+        with _in_flight_lock:
+            _in_flight[folder] = write
+        write.start()
+        if wait:
+            _wait(folder)
+
+    def flush(self) -> None:
+        """Wait until every checkpoint this store has in flight is on disk."""
+        root = self.root.absolute()
+        with _in_flight_lock:
+            folders = [folder for folder in _in_flight if folder.parent == root]
+        for folder in folders:
+            _wait(folder)
 
     def restore(self, phase: str, model) -> PhaseState | None:
         """Load the last checkpoint of ``phase`` into ``model`` (and its optimizer)."""
         state = self.state(phase)
         if state is None:
             return None
-        with np.load(self._dir(phase) / "weights.npz", allow_pickle=False) as data:
-            weights = [data[f"w{i}"] for i in range(sum(k.startswith("w") for k in data.files))]
-            optimizer_values = [data[f"o{i}"] for i in range(sum(k.startswith("o") for k in data.files))]
+        weights, optimizer_values = _load_arrays(self._dir(phase), _read_state(self._dir(phase)))
         model.set_weights(weights)
         optimizer = getattr(model, "optimizer", None)
         if optimizer_values and optimizer is not None:

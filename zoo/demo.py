@@ -1,13 +1,27 @@
 """``zoo demo``: the three strategies compared on a source and a target domain, offline.
 
-A small AlexNet is trained from scratch on the labelled source domain (``digits``).
-Then, on the target domain (``digits-m``: the same digits in colour over textured
-backgrounds), four ways to use it are scored on the target's test split:
+A small AlexNet (``alexnet-small``, random weights) is trained on the labelled source
+domain (``digits``). Then, on the target domain (``digits-m``: the same digits in colour
+over textured backgrounds), four ways to use it are scored on the target's test split:
 
 (a) source only: the source model as it is;
 (b) feature extraction: a new head on its frozen features, K labelled target images per class;
-(c) fine-tuning: the same K images, the last stages unfrozen;
-(d) domain adaptation: the labelled source plus the unlabelled target images (DANN).
+(c) fine-tuning: the same K images; head warm-up, then every stage unfrozen at a lower rate;
+(d) domain adaptation: the labelled source plus the *unlabelled* target images
+    (MMD by default: ``DemoPlan.adapt_method``).
+
+Choices that matter, measured on these domains (see ``zoo_strategies.domain_adaptation``):
+
+- input scaling ``symmetric`` ([-1, 1]), not ``standardize``: per-channel statistics
+  of the source (mostly black) put every target background far outside what the
+  source model saw, and its target accuracy halved;
+- the source model trains with BatchNorm frozen (the fine-tuning strategy's rule), so
+  its BN layers are the identity and it behaves as a plain CNN, whose features carry
+  over better than ones normalised by source-only statistics;
+- adaptation with per-domain batch statistics (``batchnorm = "domain"``), SGD and the
+  DANN paper's schedules. Target accuracy over 3 seeds (15 epochs of 32 + 32 images):
+  MMD 0.95, Deep CORAL 0.93, DANN 0.74; the same training without a domain term 0.54;
+  DANN with shared (mixed) batch statistics about 0.2, below the source-only model.
 
 Every step is an ordinary zoo run (a folder with config, weights, curves), so each
 can be inspected, evaluated or pushed like any other.
@@ -18,7 +32,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,15 +47,20 @@ LABELS = {
     "fine_tuning": "fine-tuning",
     "domain_adaptation": "domain adaptation",
 }
+ADAPTER_FILES = ("head.keras", "backbone.delta.npz")
 
 
 @dataclass(frozen=True)
 class DemoPlan:
     """Epochs and sizes; ``--quick`` shrinks them to a smoke test."""
 
-    source_epochs: int = 10
-    shot_epochs: int = 30
-    adapt_epochs: int = 12
+    source_epochs: int = 20
+    feature_epochs: int = 60
+    fine_tune_epochs: int = 40
+    warmup_epochs: int = 10
+    adapt_method: str = "mmd"
+    adapt_epochs: int = 15
+    adapt_batch_size: int = 32  # per domain: as many steps as 30 epochs of 64, at half the cost
     shots: int = 10
     batch_size: int = 64
     backbone: str = "alexnet-small"
@@ -49,35 +68,42 @@ class DemoPlan:
     target: str = "digits-m"
 
 
-QUICK = DemoPlan(source_epochs=2, shot_epochs=3, adapt_epochs=2)
+QUICK = DemoPlan(source_epochs=1, feature_epochs=2, fine_tune_epochs=2, warmup_epochs=1, adapt_epochs=1)
 
 
 def stages(plan: DemoPlan, root: Path, seed: int) -> dict[str, StageConfig]:
     common = dict(batch_size=plan.batch_size, seed=seed, val_split=0.0)
     source = StageConfig(
-        name="source", backbone=plan.backbone, weights="none", dataset=plan.source, normalization="standardize",
+        name="source", backbone=plan.backbone, weights="none", dataset=plan.source, normalization="symmetric",
         epochs=plan.source_epochs, lr=2e-3, strategy="fine-tuning", out=str(root / "source"),
-        strategy_options={"unfreeze": "all", "warmup_epochs": 0, "dropout": 0.3}, **common,
+        strategy_options={"unfreeze": "all", "warmup_epochs": 0, "fine_tune_lr": 2e-3, "dropout": 0.3}, **common,
     )
     from_source = dict(from_run=source.out, **common)
     return {
         "source": source,
         "feature_extraction": StageConfig(
-            name="feature-extraction", dataset=plan.target, shots=plan.shots, epochs=plan.shot_epochs, lr=3e-3,
+            name="feature-extraction", dataset=plan.target, shots=plan.shots, epochs=plan.feature_epochs, lr=3e-3,
             strategy="feature-extraction", out=str(root / "feature-extraction"),
-            strategy_options={"units": 128, "dropout": 0.3}, **from_source,
+            strategy_options={"units": 0, "dropout": 0.3}, **from_source,
         ),
         "fine_tuning": StageConfig(
-            name="fine-tuning", dataset=plan.target, shots=plan.shots, epochs=plan.shot_epochs, lr=3e-3,
+            name="fine-tuning", dataset=plan.target, shots=plan.shots, epochs=plan.fine_tune_epochs, lr=3e-3,
             strategy="fine-tuning", out=str(root / "fine-tuning"),
-            strategy_options={"units": 128, "dropout": 0.3, "unfreeze": "2", "fine_tune_lr": 5e-4}, **from_source,
+            strategy_options={"units": 0, "dropout": 0.3, "unfreeze": "all", "fine_tune_lr": 1e-3,
+                              "warmup_epochs": plan.warmup_epochs}, **from_source,
         ),
         "domain_adaptation": StageConfig(
-            name="domain-adaptation", dataset=plan.source, target=plan.target, epochs=plan.adapt_epochs, lr=1e-3,
+            name="domain-adaptation", dataset=plan.source, target=plan.target, epochs=plan.adapt_epochs, lr=1e-2,
             strategy="domain-adaptation", out=str(root / "domain-adaptation"),
-            strategy_options={"method": "dann", "unfreeze": "all", "dropout": 0.3}, **from_source,
+            strategy_options={"method": plan.adapt_method, "batchnorm": "domain", "unfreeze": "all", "dropout": 0.3},
+            **{**from_source, "batch_size": plan.adapt_batch_size},
         ),
     }
+
+
+def adapter_bytes(run: str | Path) -> int:
+    """What a run adds on top of the registry's backbone: its head and backbone delta."""
+    return sum((Path(run) / name).stat().st_size for name in ADAPTER_FILES if (Path(run) / name).is_file())
 
 
 def run_demo(out: Path, seeds: int = 1, quick: bool = False, log: Callable[[str], None] = print,
@@ -90,36 +116,46 @@ def run_demo(out: Path, seeds: int = 1, quick: bool = False, log: Callable[[str]
     plan = QUICK if quick else DemoPlan()
     per_seed: dict[str, list[float]] = {m: [] for m in METHODS}
     timings: dict[str, list[float]] = {m: [] for m in ("source", *METHODS)}
+    sizes: dict[str, list[int]] = {m: [] for m in METHODS}
+    source_accuracy: dict[str, list[float]] = {"source_only": [], "domain_adaptation": []}
     started = time.perf_counter()
     for seed in range(seeds):
         root = out / f"seed-{seed}"
         plan_stages = stages(plan, root, seed)
         log(f"seed {seed}: training {plan.backbone} on {plan.source} (source domain)")
         t = time.perf_counter()
-        run_stage(plan_stages["source"], verbose=verbose, log=log)
+        trained = run_stage(plan_stages["source"], verbose=verbose, log=log)
         timings["source"].append(time.perf_counter() - t)
+        source_accuracy["source_only"].append(trained.metrics["accuracy"])
         t = time.perf_counter()
-        scored = evaluate_run(open_run(plan_stages["source"].out), plan.target, "test")
+        scored = evaluate_run(open_run(plan_stages["source"].out), plan.target, "test", seed=seed)
         per_seed["source_only"].append(scored["accuracy"])
+        sizes["source_only"].append(adapter_bytes(trained.out))
         timings["source_only"].append(time.perf_counter() - t)
         for method in METHODS[1:]:
             log(f"seed {seed}: {LABELS[method]} on {plan.target}")
             t = time.perf_counter()
             result = run_stage(plan_stages[method], verbose=verbose, log=log)
-            key = "target_accuracy" if method == "domain_adaptation" else "accuracy"
-            per_seed[method].append(result.metrics[key])
             timings[method].append(time.perf_counter() - t)
-        log("seed {}: ".format(seed) + ", ".join(f"{LABELS[m]} {per_seed[m][-1]:.3f}" for m in METHODS))
+            sizes[method].append(adapter_bytes(result.out))
+            if method == "domain_adaptation":
+                per_seed[method].append(result.metrics["target_accuracy"])
+                source_accuracy[method].append(result.metrics["source_accuracy"])
+            else:
+                per_seed[method].append(result.metrics["accuracy"])
+        log(f"seed {seed}: " + ", ".join(f"{LABELS[m]} {per_seed[m][-1]:.3f}" for m in METHODS))
     results: dict[str, Any] = {m: statistics.fmean(per_seed[m]) for m in METHODS}
     results.update({
         "per_seed": per_seed,
         "std": {m: statistics.pstdev(per_seed[m]) for m in METHODS},
+        "metric": f"accuracy on the {plan.target} test split (seeded as each run)",
+        "source_accuracy": source_accuracy,
+        "adapter_bytes": sizes,
         "timings_s": {k: [round(v, 2) for v in vs] for k, vs in timings.items()},
         "total_s": round(time.perf_counter() - started, 1),
         "seeds": seeds,
         "quick": quick,
-        "plan": plan.__dict__,
-        "metric": f"accuracy on the {plan.target} test split",
+        "plan": asdict(plan),
     })
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
@@ -139,15 +175,19 @@ def plot_comparison(path: Path, results: dict[str, Any]) -> None:
     from zoo.evaluation import _pyplot, _save_figure
 
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    names = [LABELS[m] for m in METHODS]
+    plan = results["plan"]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    shots = f"{plan['shots']} labels per class"
+    names = ["source only\nno target data", f"feature extraction\n{shots}", f"fine-tuning\n{shots}",
+             f"domain adaptation ({plan['adapt_method']})\nunlabelled target"]
     ax.bar(names, [results[m] for m in METHODS], color=["#999999", "#4c72b0", "#55a868", "#c44e52"], alpha=0.8)
     for i, method in enumerate(METHODS):
         values = results["per_seed"][method]
         ax.scatter([i] * len(values), values, color="black", s=12, zorder=3)
-        ax.text(i, results[method] + 0.02, f"{results[method]:.3f}", ha="center")
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel(results["metric"])
-    ax.set_title(f"digits -> digits-m, {results['seeds']} seed(s)")
+        ax.text(i, max([results[method], *values]) + 0.02, f"{results[method]:.3f}", ha="center")
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("target test accuracy")
+    ax.set_title(f"{plan['source']} -> {plan['target']}, {plan['backbone']}, {results['seeds']} seed(s)"
+                 + (" (quick: not a result)" if results["quick"] else ""))
     _save_figure(fig, path)
     plt.close(fig)

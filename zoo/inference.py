@@ -25,7 +25,12 @@ def open_run(ref: str, catalog=None):
 
 
 def evaluate_run(loaded, dataset: str | None = None, split: str | None = None, *, batch_size: int = 64,
-                 on_bad_image: str = "skip", seed: int = 0, catalog=None) -> dict[str, Any]:
+                 on_bad_image: str = "skip", seed: int | None = None, catalog=None) -> dict[str, Any]:
+    """Score a loaded run on a labelled split.
+
+    ``seed`` (default: the run's) drives datasets that split or render with one, so the
+    run's own data, or a generated domain such as ``digits-m``, is the one it saw.
+    """
     from zoo.evaluation import evaluate
     from zoo.inputs import load_dataset, make_tf_dataset
 
@@ -34,7 +39,7 @@ def evaluate_run(loaded, dataset: str | None = None, split: str | None = None, *
     training = config["training"]
     same_data = dataset is None or dataset == training["dataset"]
     # the run's own dataset is split exactly as in training: same fraction, same seed
-    data = load_dataset(ref, catalog=catalog, seed=training.get("seed", seed) if same_data else seed,
+    data = load_dataset(ref, catalog=catalog, seed=training.get("seed", 0) if seed is None else seed,
                         on_bad_image=on_bad_image,
                         val_split=(training.get("val_split") or None) if same_data else None)
     if data.class_names != loaded.adapter.class_names:

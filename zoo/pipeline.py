@@ -1,7 +1,7 @@
 """dataset -> backbone -> strategy -> evaluate -> run directory.
 
 :func:`run_stage` is what ``zoo train`` and each stage of ``zoo run`` do. While it
-trains, its state lives in ``OUT.partial/`` (checkpoints every epoch, so ``--resume``
+trains, its state lives in ``OUT.partial/`` (checkpoints at epoch ends, so ``--resume``
 continues after a crash or Ctrl-C); the finished run is assembled in a temporary
 directory and renamed to ``OUT`` in one step, so ``OUT`` is either complete or absent.
 """
@@ -24,6 +24,7 @@ from zoo.checkpoints import CheckpointStore
 from zoo.errors import UsageError
 from zoo.fileio import atomic_directory, atomic_write_text
 from zoo.pipeline_config import StageConfig, read_pipeline, resolve_strategy_options
+from zoo.precision import float32_copy, precision_policy
 
 STAGE_FILE = "stage.json"
 
@@ -50,19 +51,6 @@ def library_versions() -> dict[str, str]:
 
     return {"zoo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
             "python": platform.python_version()}
-
-
-@contextlib.contextmanager
-def precision_policy(name: str) -> Iterator[None]:
-    """Set Keras' global dtype policy for the run, and put the old one back after."""
-    import keras
-
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def resolve_parent(ref: str | None, catalog) -> Adapter | None:
@@ -99,7 +87,10 @@ def run_stage(config: StageConfig, *, catalog=None, resume: bool = False, verbos
               log: Callable[[str], None] = print) -> StageResult:
     """Train one stage and write its run directory; returns where and how well."""
     from zoo.catalog import get_catalog
+    from zoo.distribute import make_strategy
 
+    # first of all TensorFlow work: multi-worker sets up collective ops, which only works at start-up
+    distribution = make_strategy(config.distribute)
     catalog = catalog or get_catalog()
     strategy = catalog.strategy(config.strategy)
     options = resolve_strategy_options(strategy, config.strategy_options, "strategy options")
@@ -144,7 +135,7 @@ def run_stage(config: StageConfig, *, catalog=None, resume: bool = False, verbos
     from zoo.models import apply_delta, changed_variables, compose, is_refetchable, load_delta, snapshot
     from zoo.normalization import build_normalized_backbone
 
-    with precision_policy(config.precision), distribution_scope(config.distribute) as distribution:
+    with precision_policy(config.precision), distribution_scope(distribution):
         keras.utils.set_random_seed(config.seed)
         inherited_scaling = parent.backbone.get("normalization") if parent and config.normalization == "backbone" else None
         built, normalization = build_normalized_backbone(spec, weights=weights, input_size=image_size,
@@ -257,9 +248,13 @@ def _write_run(out: Path, run_config: dict[str, Any], outcome, delta: dict, metr
     from zoo.models import save_delta
 
     with atomic_directory(out) as tmp:
-        outcome.head.save(tmp / HEAD)
+        float32_copy(outcome.head).save(tmp / HEAD)  # mixed precision trains faster; the adapter is float32
         if delta:
             save_delta(tmp / BACKBONE_DELTA, delta)
+        head_bytes = (tmp / HEAD).stat().st_size
+        delta_bytes = (tmp / BACKBONE_DELTA).stat().st_size if delta else 0
+        metrics.update(adapter_bytes=head_bytes + delta_bytes, head_bytes=head_bytes, backbone_delta_bytes=delta_bytes,
+                       backbone_delta_parameters=int(sum(v.size for v in delta.values())))
         atomic_write_text(tmp / METRICS, json.dumps({k: v for k, v in metrics.items() if k != "confusion"}, indent=2) + "\n")
         write_history(tmp / HISTORY, outcome.history)
         title = f"{run_config['backbone']['name']} / {run_config['strategy']['name']}"
@@ -270,14 +265,11 @@ def _write_run(out: Path, run_config: dict[str, Any], outcome, delta: dict, metr
 
 
 @contextlib.contextmanager
-def distribution_scope(name: str) -> Iterator[Any]:
-    """``none``: no tf.distribute; ``mirrored``: all local devices; ``multi-worker``: TF_CONFIG."""
-    if name == "none":
+def distribution_scope(strategy) -> Iterator[Any]:
+    """Models built inside are placed by ``strategy`` (a ``zoo.distribute.make_strategy`` result, or None)."""
+    if strategy is None:
         yield None
         return
-    from zoo.distribute import make_strategy
-
-    strategy = make_strategy(name)
     with strategy.scope():
         yield strategy
 

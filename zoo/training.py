@@ -2,18 +2,20 @@
 
 A strategy's trainer receives a :class:`TrainJob` (a built backbone, the data, its
 options) and returns a :class:`TrainOutcome` (the new head and the history). Every
-phase it trains goes through :func:`fit_phase`, which gives it per-epoch checkpoints,
+phase it trains goes through :func:`fit_phase`, which gives it epoch-end checkpoints,
 resume and the progress bar for free.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from zoo.checkpoints import CheckpointStore, PhaseState, epoch_checkpoint_callback
 from zoo.datasets import Split
+from zoo.distribute import check_trainable_across_workers, fit_across_workers, is_multi_worker
 
 
 @dataclass
@@ -64,12 +66,20 @@ class TrainOutcome:
 def fit_phase(job: TrainJob, phase: str, model, train_data, val_data=None, epochs: int | None = None,
               steps_per_epoch: int | None = None, extra_callbacks: list | None = None,
               history_extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """``model.fit`` for one phase, resumable from its last completed epoch.
+    """``model.fit`` for one phase, resumable from its last checkpoint (see :mod:`zoo.checkpoints`).
 
     ``model`` must be compiled. Returns this phase's history rows (one per epoch).
+    Under ``--distribute multi-worker`` the phase runs through
+    :func:`zoo.distribute.fit_across_workers` (same checkpoints, history and callbacks);
+    a model with its own ``train_step`` is refused there with
+    a :class:`UsageError`.
     """
     epochs = job.epochs if epochs is None else epochs
-    state = job.checkpoints.restore(phase, model)
+    across_workers = is_multi_worker(job.distribution)
+    if across_workers:
+        check_trainable_across_workers(model, phase)
+    with job.distribution.scope() if job.distribution is not None else contextlib.nullcontext():
+        state = job.checkpoints.restore(phase, model)  # may build the optimizer: its variables belong there
     if state is not None and (state.done or state.epoch >= epochs):
         job.log(f"{phase}: restored from checkpoint ({state.epoch} epochs done)")
         return state.history
@@ -78,8 +88,14 @@ def fit_phase(job: TrainJob, phase: str, model, train_data, val_data=None, epoch
     if initial_epoch:
         job.log(f"{phase}: resuming at epoch {initial_epoch + 1} of {epochs}")
     if epochs > initial_epoch:
-        callbacks = [epoch_checkpoint_callback(job.checkpoints, phase, history, history_extra), *(extra_callbacks or [])]
-        model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=job.verbose, shuffle=False)
-    job.checkpoints.save(phase, model, PhaseState(epoch=epochs, done=True, history=history))
+        callbacks = [epoch_checkpoint_callback(job.checkpoints, phase, history, history_extra),
+                     *(extra_callbacks or [])]
+        if across_workers:  # Keras 3's fit cannot (keras-team/keras#20585)
+            fit_across_workers(job.distribution, model, train_data, val_data, epochs=epochs,
+                               initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                               verbose=job.verbose)
+        else:
+            model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
+                      steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=job.verbose, shuffle=False)
+    job.checkpoints.save(phase, model, PhaseState(epoch=epochs, done=True, history=history), wait=True)
     return history

@@ -27,7 +27,8 @@ STRATEGIES = [
         trainer="zoo_strategies.fine_tuning:train",
         options=HEAD_OPTIONS + (
             UNFREEZE,
-            OptionSpec("fine_tune_lr", "float", None, "learning rate once the backbone is unfrozen (default: lr / 10)"),
+            OptionSpec("fine_tune_lr", "float", None,
+                       "learning rate once the backbone is unfrozen (default: lr / 10, with or without a warm-up)"),
             OptionSpec("warmup_epochs", "int", None, "epochs of head-only training first (default: half of --epochs)"),
         ),
         description="train the head, then unfreeze the last stages at a lower learning rate (BatchNorm stays frozen)",
@@ -38,10 +39,17 @@ STRATEGIES = [
         options=HEAD_OPTIONS + (
             OptionSpec("method", "choice", "dann", "dann (gradient reversal), coral (Deep CORAL) or mmd",
                        choices=("dann", "coral", "mmd")),
-            OptionSpec("da_weight", "float", 1.0, "weight of the domain loss (DANN: the final lambda)"),
+            OptionSpec("da_weight", "float", None,
+                       "weight of the domain loss (DANN: the final lambda); default per method: "
+                       "dann 1, coral 300, mmd 10"),
+            OptionSpec("batchnorm", "choice", "domain",
+                       "BatchNorm while adapting: domain (each domain's own batch statistics, then the target's), "
+                       "mixed (statistics of source and target batches together) or frozen",
+                       choices=("domain", "mixed", "frozen")),
             OptionSpec("unfreeze", "str", "all", UNFREEZE.help),
         ),
         needs_target=True,
-        description="labelled source + unlabelled target: DANN, Deep CORAL or MMD",
+        description="labelled source + unlabelled target: DANN, Deep CORAL or MMD; SGD with momentum from --lr "
+                    "(0.01 in the DANN paper), annealed; per-domain BatchNorm",
     ),
 ]

@@ -116,7 +116,7 @@ def build_train_command(catalog) -> click.Command:
             click.echo(stage_to_toml(config), nl=False)
             return
         run_and_report(lambda: __import__("zoo.pipeline", fromlist=["run_stage"]).run_stage(
-            config, resume=resume, verbose=keras_verbosity(), log=log), resume_hint=True)
+            config, resume=resume, verbose=keras_verbosity(), log=log))
 
     params: list[click.Parameter] = []
     for flag, _, kind, text in CORE_FLAGS:
@@ -143,7 +143,7 @@ def build_train_command(catalog) -> click.Command:
     return click.Command("train", callback=needs_tensorflow(train), params=params, help=train.__doc__)
 
 
-def run_and_report(action, resume_hint: bool = False) -> None:
+def run_and_report(action) -> None:
     try:
         results = action()
     except KeyboardInterrupt:
@@ -153,7 +153,9 @@ def run_and_report(action, resume_hint: bool = False) -> None:
     for result in results if isinstance(results, list) else [results]:
         summary = {k: result.metrics.get(k) for k in ("accuracy", "loss", "target_accuracy", "source_accuracy")
                    if result.metrics.get(k) is not None}
-        click.echo(f"{result.out}  " + "  ".join(f"{k}={v:.4f}" for k, v in summary.items()))
+        size = result.metrics.get("adapter_bytes")
+        click.echo(f"{result.out}  " + "  ".join(f"{k}={v:.4f}" for k, v in summary.items())
+                   + (f"  adapter={size / 1e6:.2f} MB" if size is not None else ""))
 
 
 @click.command()
@@ -173,14 +175,16 @@ def run(pipeline_file: str, resume: bool) -> None:
 @click.option("--split", default=None, help="Split to score (default: test, else val, else train).")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--on-bad-image", type=click.Choice(BAD_IMAGE_POLICIES), default="skip", show_default=True)
+@click.option("--seed", type=int, default=None, help="Seed for datasets that split or generate data (default: the run's).")
 @json_option
 @needs_tensorflow
 def evaluate(run_ref: str, dataset: str | None, split: str | None, batch_size: int, on_bad_image: str,
-             as_json: bool) -> None:
+             seed: int | None, as_json: bool) -> None:
     """Score a run (folder, hf://REPO[@REV] or adapter name) on a labelled dataset."""
     from zoo.inference import evaluate_run, open_run
 
-    metrics = evaluate_run(open_run(run_ref), dataset, split, batch_size=batch_size, on_bad_image=on_bad_image)
+    metrics = evaluate_run(open_run(run_ref), dataset, split, batch_size=batch_size, on_bad_image=on_bad_image,
+                           seed=seed)
     if as_json:
         echo_json(metrics)
     else:
@@ -227,9 +231,12 @@ def export(run_ref: str, fmt: str, out: str) -> None:
 def demo(out: str, seeds: int, quick: bool) -> None:
     """Compare the strategies offline: digits (source) -> digits-m (target).
 
-    Trains a small AlexNet on the labelled source, then scores on the target: the
-    source model alone, feature extraction and fine-tuning with 10 labelled target
-    images per class, and domain adaptation (DANN) with the unlabelled target.
+    Trains a small AlexNet on the labelled source, then scores on the target's
+    test split: the source model alone, feature extraction and fine-tuning with
+    10 labelled target images per class, and domain adaptation (MMD, per-domain
+    BatchNorm) with the unlabelled target images. Writes every run, results.json
+    and comparison.png to --out. The default (3 seeds) takes about 2.5 minutes on
+    2 CPU cores.
     """
     from pathlib import Path
 

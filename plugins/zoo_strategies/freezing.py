@@ -1,0 +1,114 @@
+"""Which backbone layers train, and how BatchNormalization behaves while they do.
+
+:func:`unfreeze_stages` turns ``--unfreeze`` (a number of stages from the end, stage names or
+``all``) into trainable layers; everything else, the input scaling included, stays
+frozen. BatchNormalization is then either *frozen* (fine-tuning): ``trainable = False``
+on each BN layer, which in Keras 3 is what keeps it in inference mode with its moving
+statistics fixed (``base(x, training=False)`` does not survive a trainable base under
+``fit``: keras-team/keras#20285); or *trained* (domain adaptation): the BN layers of the
+unfrozen stages normalise with batch statistics and learn their scale and offset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def batchnorm_layers(model) -> list[Any]:
+    """Every BatchNormalization layer inside ``model``, however deeply nested."""
+    import keras
+
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def freeze_batchnorm(model) -> int:
+    """``trainable = False`` on every BatchNormalization layer; returns how many."""
+    layers = batchnorm_layers(model)
+    for layer in layers:
+        layer.trainable = False
+    return len(layers)
+
+
+def _with_sublayers(layers) -> set[int]:
+    chosen = set()
+    for layer in layers:
+        chosen.add(id(layer))
+        if hasattr(layer, "_flatten_layers"):
+            chosen.update(id(sub) for sub in layer._flatten_layers(include_self=False, recursive=True))
+    return chosen
+
+
+def unfreeze_stages(built, value: str | int, *, batchnorm: str = "frozen") -> list[str]:
+    """Make the chosen stages of ``built`` (a BuiltBackbone) trainable; returns their names.
+
+    ``batchnorm="frozen"`` keeps every BN layer in inference mode; ``"train"`` leaves the
+    BN layers of the chosen stages trainable (batch statistics while training).
+    """
+    from zoo.backbones import resolve_unfreeze, stage_layers
+
+    if batchnorm not in ("frozen", "train"):
+        raise ValueError(f"batchnorm must be 'frozen' or 'train', not {batchnorm!r}")
+    if not built.spec.stages and str(value).strip().lower() == "all":
+        chosen_layers, stages = [built.base], ["all"]
+    else:
+        stages = resolve_unfreeze(built.spec, value)
+        chosen_layers = stage_layers(built, stages) if stages else []
+    model = built.model
+    if not chosen_layers:
+        model.trainable = False
+        return stages
+    model.trainable = True  # containers stay trainable; each leaf layer decides for itself below
+    chosen = _with_sublayers(chosen_layers)
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        is_leaf = not list(layer._flatten_layers(include_self=False, recursive=False))
+        if is_leaf or id(layer) in chosen:
+            layer.trainable = id(layer) in chosen
+    if batchnorm == "frozen":
+        freeze_batchnorm(model)
+    return stages
+
+
+def trainable_parameters(model) -> int:
+    import keras
+
+    return int(sum(keras.ops.size(v) for v in model.trainable_weights))
+
+
+def recompute_batchnorm_statistics(model, images) -> int:
+    """Set the moving mean and variance of ``model``'s trainable BN layers from ``images``.
+
+    ``images`` is a finite dataset of image batches. Each batch passes in training mode
+    (momentum 0, so each BN layer's moving statistics become that batch's); the final
+    statistics are their average weighted by batch size (AdaBN, Li et al. 2016, with
+    the cumulative average of PyTorch's ``update_bn``). Nothing but the statistics
+    changes. Returns the number of batches seen.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    layers = [layer for layer in batchnorm_layers(model) if layer.trainable]
+    if not layers:
+        return 0
+    saved = [layer.momentum for layer in layers]
+    sums = [[0.0, 0.0] for _ in layers]
+    seen, count = 0, 0
+    forward = tf.function(lambda batch: model(batch, training=True))
+    try:
+        for layer in layers:
+            layer.momentum = 0.0
+        for batch in images:
+            forward(batch)
+            size = int(tf.shape(batch)[0])
+            for total, layer in zip(sums, layers):
+                total[0] = total[0] + size * np.asarray(layer.moving_mean.numpy(), np.float64)
+                total[1] = total[1] + size * np.asarray(layer.moving_variance.numpy(), np.float64)
+            seen += size
+            count += 1
+        for (mean, variance), layer in zip(sums, layers):
+            layer.moving_mean.assign(np.asarray(mean / max(seen, 1), np.float32))
+            layer.moving_variance.assign(np.asarray(variance / max(seen, 1), np.float32))
+    finally:
+        for layer, momentum in zip(layers, saved):
+            layer.momentum = momentum
+    return count

@@ -1,0 +1,70 @@
+"""--precision: mixed-precision training gives a float32 adapter and leaves Keras as it found it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from zoo.artifacts import read_adapter
+
+FINE_TUNE = ["train", "--backbone", "alexnet-small", "--weights", "none", "--dataset", "digits", "--image-size", "32",
+             "--batch-size", "64", "--strategy", "fine-tuning", "--unfreeze", "all", "--warmup-epochs", "0",
+             "--lr", "0.01"]
+
+
+def test_bfloat16_run_trains_and_saves_a_float32_adapter(zoo, tmp_path):
+    import keras
+
+    out = tmp_path / "bf16"
+    result = zoo(*FINE_TUNE, "--epochs", "6", "--units", "32", "--precision", "mixed_bfloat16", "--out", str(out))
+    assert result.exit_code == 0, result
+    assert keras.config.dtype_policy().name == "float32"  # put back after the run
+
+    adapter = read_adapter(out)
+    assert adapter.config["training"]["precision"] == "mixed_bfloat16"
+    recorded = adapter.metrics()["accuracy"]
+    assert recorded > 0.8, adapter.metrics()
+
+    head = keras.models.load_model(out / "head.keras", compile=False, safe_mode=True)
+    assert {layer.dtype_policy.name for layer in head.layers} == {"float32"}
+    assert head.get_layer("head_hidden").kernel.dtype == "float32"
+    assert all(np.asarray(w).dtype == np.float32 for w in head.get_weights())
+    with np.load(out / "backbone.delta.npz") as delta:
+        assert {delta[k].dtype for k in delta.files if k != "__paths__"} == {np.dtype("float32")}
+
+    evaluated = zoo("evaluate", str(out), "--json")  # loads and scores in float32
+    assert evaluated.exit_code == 0, evaluated
+    again = json.loads(evaluated.stdout)
+    assert again["split"] == adapter.metrics()["split"]
+    assert abs(again["accuracy"] - recorded) <= 0.02, (again["accuracy"], recorded)
+
+
+def test_policy_is_restored_when_the_run_fails(zoo, tmp_path):
+    import keras
+
+    result = zoo(*FINE_TUNE, "--epochs", "2", "--warmup-epochs", "5", "--precision", "mixed_bfloat16",
+                 "--out", str(tmp_path / "bad"))
+    assert result.exit_code == 2 and "--warmup-epochs must be between 0 and --epochs" in result.stderr
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_float32_copy_computes_in_float32_with_the_same_weights():
+    import keras
+
+    from zoo.precision import float32_copy, precision_policy
+    from zoo_strategies.heads import make_head
+
+    with precision_policy("mixed_bfloat16"):
+        head = make_head(16, 3, units=8, dropout=0.1)
+    assert head.get_layer("head_hidden").dtype_policy.name == "mixed_bfloat16"
+    copy = float32_copy(head)
+    assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
+    for a, b in zip(head.get_weights(), copy.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    features = np.random.default_rng(0).normal(size=(5, 16)).astype("float32")
+    exact = copy(features).numpy()
+    assert exact.dtype == np.float32
+    np.testing.assert_allclose(exact, head(features).numpy(), atol=2e-2)  # bf16 rounding only
+    assert float32_copy(copy) is copy
+    assert keras.config.dtype_policy().name == "float32"
