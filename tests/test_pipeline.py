@@ -246,6 +246,9 @@ def test_tfhub_module_as_backbone_end_to_end(shapes, tmp_path, zoo):
 
     delta = load_delta(adapter.file("backbone.delta.npz"))
     assert delta and all(np.isfinite(v).all() for v in delta.values())
+    # the module's weights trained, its BatchNorm-like moving mean did not (fine-tuning keeps BN frozen)
+    assert any("kernel" in path for path in delta)
+    assert not any("moving_mean" in path for path in delta), sorted(delta)
     scores = json.loads(zoo("evaluate", str(tmp_path / "ft"), "--json").stdout)
     assert scores["accuracy"] == pytest.approx(adapter.metrics()["accuracy"])
     assert scores["loss"] == pytest.approx(adapter.metrics()["loss"], rel=1e-4)

@@ -23,10 +23,18 @@ def batchnorm_layers(model) -> list[Any]:
 
 
 def freeze_batchnorm(model) -> int:
-    """``trainable = False`` on every BatchNormalization layer; returns how many."""
+    """``trainable = False`` on every BatchNormalization layer; returns how many.
+
+    A TF Hub module keeps its BatchNorm inside, out of reach; its layer is told not to
+    pass ``training`` on (``pass_training = False``), which keeps that BatchNorm in
+    inference mode while the module's weights still train.
+    """
     layers = batchnorm_layers(model)
     for layer in layers:
         layer.trainable = False
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if hasattr(layer, "pass_training"):
+            layer.pass_training = False
     return len(layers)
 
 
