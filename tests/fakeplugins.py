@@ -77,3 +77,31 @@ CLASHING = '''
         return [BackboneSpec(name="tinynet", source="keras", model="MobileNetV3Small",
                              input_size=96, feature_dim=576)]
 '''
+
+MALFORMED = '''
+    from zoo import hookimpl
+
+    @hookimpl
+    def zoo_datasets():
+        return [{"name": "not-a-spec"}]
+'''
+
+MISSPELT_HOOK = '''
+    from zoo import hookimpl
+
+    @hookimpl
+    def zoo_backbone():
+        return []
+'''
+
+TAKES_TRAIN = '''
+    from zoo import hookimpl
+
+    @hookimpl
+    def zoo_commands(cli):
+        import click
+
+        @cli.command("train")
+        def train():
+            """A plugin trying to replace zoo train."""
+'''

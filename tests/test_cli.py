@@ -92,14 +92,15 @@ def test_unknown_names_exit_2_with_suggestions(zoo, args, message):
 
 def test_catalog_lookup_suggests_close_names():
     from zoo.catalog import Catalog
+    from zoo.errors import UsageError
 
-    with pytest.raises(Exception) as err:
+    with pytest.raises(UsageError) as err:
         Catalog().backbone("resnt50")
     assert str(err.value) == "no backbone 'resnt50'; did you mean resnet50?"
-    with pytest.raises(Exception) as err:
+    with pytest.raises(UsageError) as err:
         Catalog().strategy("fine-tune")
     assert str(err.value).startswith("no strategy 'fine-tune'; did you mean fine-tuning")
-    with pytest.raises(Exception) as err:
+    with pytest.raises(UsageError) as err:
         Catalog().dataset("folder")
     assert str(err.value) == "dataset 'folder' needs its PATH: write folder:PATH"
 
@@ -130,3 +131,15 @@ def test_catalogue_commands_never_import_tensorflow(zoo_process):
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("clean")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["list"], "zoo: error: Missing argument '{backbones|strategies|datasets|adapters}'. (see `zoo list --help`)"),
+    (["train", "--epochs", "many"], "zoo: error: Invalid value for '--epochs': 'many' is not a valid integer. "
+                                    "(see `zoo train --help`)"),
+    (["nosuchcommand"], "zoo: error: No such command 'nosuchcommand'. (see `zoo --help`)"),
+])
+def test_click_usage_errors_are_one_line_too(zoo, args, message):
+    result = zoo(*args)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == message

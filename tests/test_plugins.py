@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from fakeplugins import BROKEN_HOOK, BROKEN_IMPORT, CLASHING, GOOD, activate, write_plugin
+from fakeplugins import (BROKEN_HOOK, BROKEN_IMPORT, CLASHING, GOOD, MALFORMED, MISSPELT_HOOK, TAKES_TRAIN, activate,
+                         write_plugin)
 
 BUILTINS = {"keras", "tfhub", "strategies", "datasets", "hf"}
 
@@ -104,3 +105,36 @@ def test_backbone_whose_source_plugin_is_not_loaded_says_so(zoo, monkeypatch):
     result = zoo("info", "tfhub-resnet50")
     assert result.exit_code == 2
     assert "needs backbone source 'tfhub', which no loaded plugin provides" in result.stderr
+
+
+def test_plugin_returning_something_else_than_specs_is_quarantined(zoo, site):
+    write_plugin(site, "zoo-test-malformed", "zt_malformed", MALFORMED, entry_name="malformed")
+    plugins = plugins_json(zoo)
+    assert plugins["malformed"]["status"] == "error"
+    assert "zoo_datasets() returned dict" in plugins["malformed"]["error"]
+    assert "not a DatasetSpec" in plugins["malformed"]["error"]
+    listed = zoo("list", "datasets", "--json")
+    assert listed.exit_code == 0 and "not-a-spec" not in listed.stdout
+
+
+def test_misspelt_hook_is_an_error_not_silence(zoo, site):
+    write_plugin(site, "zoo-test-misspelt", "zt_misspelt", MISSPELT_HOOK, entry_name="misspelt")
+    plugins = plugins_json(zoo)
+    assert plugins["misspelt"]["status"] == "error"
+    assert "zoo_backbone" in plugins["misspelt"]["error"]
+
+
+def test_two_distributions_with_one_plugin_name_are_both_named(zoo, site):
+    write_plugin(site, "zoo-test-one", "zt_one", GOOD, entry_name="same")
+    write_plugin(site, "zoo-test-two", "zt_two", GOOD.replace("tinynet", "othernet"), entry_name="same")
+    plugins = plugins_json(zoo)
+    assert plugins["same"]["status"] == "error"
+    assert "registered by both distributions 'zoo-test-one' and 'zoo-test-two'" in plugins["same"]["error"]
+
+
+def test_plugin_cannot_replace_a_core_command(zoo, site):
+    write_plugin(site, "zoo-test-takes-train", "zt_takes_train", TAKES_TRAIN, entry_name="takes")
+    plugins = plugins_json(zoo)
+    assert plugins["takes"]["status"] == "error"
+    assert "command 'train' is already provided by zoo itself" in plugins["takes"]["error"]
+    assert "--strategy" in zoo("train", "--help").stdout  # still zoo's own

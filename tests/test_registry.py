@@ -2,6 +2,7 @@
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -29,9 +30,13 @@ def test_builtin_registry_has_the_catalogue():
     assert dict(registry.backbones["resnet50v2"].stages)["conv5"] == ("conv5_", "post_")
 
 
-def test_builtin_registry_is_inside_the_package():
-    # the root registry.toml is the same file the package ships (a symlink in the source tree)
-    assert BUILTIN_REGISTRY.read_text() == (BUILTIN_REGISTRY.parent.parent / "registry.toml").read_text()
+def test_builtin_registry_is_the_packaged_resource():
+    # zoo reads the copy inside the package (a symlink to the root file in the source tree,
+    # a real file in a wheel: see test_packaging); it must be the importable resource
+    from importlib.resources import files
+
+    assert (files("zoo") / "registry.toml").read_text() == BUILTIN_REGISTRY.read_text()
+    assert BUILTIN_REGISTRY.parent == Path(__import__("zoo").__file__).parent
 
 
 def test_layers_apply_in_order_field_by_field(tmp_path, monkeypatch, zoo):

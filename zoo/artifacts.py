@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def record_files(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
     files = {}
     for path in sorted(run_dir.rglob("*")):
         rel = path.relative_to(run_dir).as_posix()
-        if path.is_file() and rel not in UNCHECKED and not rel.startswith(("checkpoint", ".")):
+        if path.is_file() and rel not in UNCHECKED and not rel.startswith("."):
             files[rel] = sha256_file(path)
     config = {**config, "schema": SCHEMA, "files": files}
     atomic_write_text(run_dir / CONFIG, json.dumps(config, indent=2, sort_keys=False) + "\n")
@@ -101,10 +102,34 @@ def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(config, dict) or config.get("schema") != SCHEMA:
         found = config.get("schema") if isinstance(config, dict) else None
         raise ConfigError(f"{path}: schema is {found!r}, this zoo reads {SCHEMA!r}; upgrade zoo or re-run training")
-    for key in ("backbone", "strategy", "class_names", "files"):
-        if key not in config:
-            raise ConfigError(f"{path}: missing '{key}'")
+    _check_shape(config, path)
     return config
+
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _check_shape(config: dict[str, Any], path: Path) -> None:
+    """The fields loading relies on, with their types: a downloaded config is untrusted input."""
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise ConfigError(f"{path}: {what}")
+
+    files = config.get("files")
+    need(isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) and HEX64.match(v)
+                                         for k, v in files.items()),
+         "'files' must map file names to sha256 digests")
+    names = config.get("class_names")
+    need(isinstance(names, list) and len(names) >= 2 and all(isinstance(n, str) for n in names),
+         "'class_names' must list at least two class names")
+    backbone = config.get("backbone")
+    need(isinstance(backbone, dict) and isinstance(backbone.get("name"), str)
+         and isinstance(backbone.get("input_size"), int) and not isinstance(backbone.get("input_size"), bool),
+         "'backbone' must give at least 'name' and an integer 'input_size'")
+    need(isinstance(config.get("strategy"), dict) and isinstance(config["strategy"].get("name"), str),
+         "'strategy' must give at least 'name'")
+    need(isinstance(config.get("training"), dict) and isinstance(config["training"].get("dataset"), str),
+         "'training' must give at least 'dataset'")
 
 
 def verify_files(run_dir: Path, config: dict[str, Any]) -> None:

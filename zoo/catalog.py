@@ -11,9 +11,9 @@ import fnmatch
 from functools import cached_property
 from typing import Any
 
-from zoo.errors import PluginConflictError, UsageError, unknown_name
+from zoo.errors import ConfigError, PluginConflictError, UsageError, unknown_name
 from zoo.plugins import PluginHost, get_host
-from zoo.registry import Registry, load_registry
+from zoo.registry import Registry, is_bare_file_name, load_registry
 from zoo.specs import (
     AdapterEntry,
     BackboneSourceSpec,
@@ -96,6 +96,10 @@ class Catalog:
             owner = self.backbone_sources.get(spec.source)
             result[name] = dataclasses.replace(spec, plugin=owner.plugin if owner else "")
         for name, spec in from_plugins.items():
+            for weights in spec.weights:
+                if not is_bare_file_name(weights.file):
+                    raise ConfigError(f"plugin '{spec.plugin}': backbone '{name}' names weights file "
+                                      f"{weights.file!r}; it must be a bare file name")
             result[name] = dataclasses.replace(spec, origin=f"plugin {spec.plugin}")
         return result
 

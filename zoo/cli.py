@@ -21,21 +21,54 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 def quiet_tensorflow(verbose: bool) -> None:
     """Silence TensorFlow's C++ and Python logging before it is ever imported."""
+    os.environ["KERAS_BACKEND"] = "tensorflow"  # zoo's models, layers and loops are TensorFlow's
     if verbose:
         os.environ["ZOO_VERBOSE"] = "1"
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-
-def fail(message: str, code: int = 1) -> None:
-    click.echo(f"zoo: error: {message}", err=True)
-    sys.exit(code)
 
 
 class ZooGroup(click.Group):
-    """A group that turns zoo's errors into one line and an exit code."""
+    """A group that turns every error into one line and an exit code.
+
+    Once :meth:`seal` is called (after the core's commands are in), a command whose name
+    is taken is refused, so a plugin cannot silently replace ``zoo train``.
+    """
+
+    owners: dict[str, str]
+
+    def seal(self) -> None:
+        self.owners = {name: "zoo" for name in self.commands}
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        name = name or cmd.name
+        owners = getattr(self, "owners", None)
+        if owners is not None:
+            from zoo.errors import PluginConflictError
+            from zoo.plugins import get_host
+
+            plugin = get_host().current or "?"
+            if name in owners:
+                raise PluginConflictError(f"command '{name}' is already provided by "
+                                          f"{'zoo itself' if owners[name] == 'zoo' else 'plugin ' + repr(owners[name])}")
+            owners[name] = plugin
+        super().add_command(cmd, name)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Click's own usage errors (a missing argument, a bad flag) in zoo's one-line form too."""
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            where = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) else ""
+            click.echo(f"zoo: error: {exc.format_message()}{where}", err=True)
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            click.echo("zoo: aborted", err=True)
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -63,7 +96,7 @@ class ZooGroup(click.Group):
 def build_cli() -> click.Group:
     """A fresh root group with the core commands and every plugin's commands."""
 
-    @click.group(cls=ZooGroup, context_settings=CONTEXT_SETTINGS)
+    @click.group(name="zoo", cls=ZooGroup, context_settings=CONTEXT_SETTINGS)
     @click.version_option(__version__, "-V", "--version", prog_name="zoo")
     @click.option("--debug", is_flag=True, envvar="ZOO_DEBUG", help="Show full tracebacks on errors.")
     @click.option("-v", "--verbose", is_flag=True, help="Let TensorFlow print its log messages.")
@@ -87,6 +120,7 @@ def build_cli() -> click.Group:
         made = module.commands(get_catalog()) if hasattr(module, "commands") else module.COMMANDS
         for command in made:
             cli.add_command(command)
+    cli.seal()
     get_host().call("zoo_commands", cli=cli)
     return cli
 

@@ -40,10 +40,11 @@ def unknown_name(kind: str, name: str, known, *, lead: str | None = None, hint: 
         tail = "did you mean " + " or ".join(close) + "?"
     elif hint:
         tail = hint
-    elif known:
-        tail = f"run `zoo list {kind_plural(kind)}` to see the {len(known)} known names"
+    elif kind in LISTABLE:
+        tail = f"run `zoo list {LISTABLE[kind]}` to see the {len(known)} known names" if known else \
+            "none are available; check `zoo plugins`"
     else:
-        tail = f"none are available; check `zoo plugins`"
+        tail = f"known: {', '.join(known)}" if known else "none are available; check `zoo plugins`"
     return UsageError(f"{lead or f'no {kind} {name!r}'}; {tail}")
 
 
@@ -56,5 +57,5 @@ def _closest(name: str, known: list[str]) -> list[str]:
     return [k for score, k in scored[:3] if score >= best - 0.05]
 
 
-def kind_plural(kind: str) -> str:
-    return {"backbone source": "backbones", "strategy": "strategies"}.get(kind, kind + "s")
+LISTABLE = {"backbone": "backbones", "strategy": "strategies", "dataset": "datasets", "adapter": "adapters"}
+"""Kinds that `zoo list` shows, so an unknown name of theirs can point there."""

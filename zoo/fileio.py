@@ -18,27 +18,27 @@ from typing import Iterator
 CHUNK = 1 << 20
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
-def _usual_mode(path: str | os.PathLike, directory: bool = False) -> None:
-    """mkstemp/mkdtemp make private files; finished ones get the usual permissions."""
-    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+UMASK = _read_umask()
+"""Read once, at import: reading it means setting it, which must not race other threads."""
+
+
+def _usual_mode(path: str | os.PathLike, directory: bool = False, like: str | os.PathLike | None = None) -> None:
+    """mkstemp/mkdtemp make private files; finished ones get the usual permissions,
+    or those of the file they replace."""
+    if like is not None and os.path.exists(like):
+        os.chmod(path, os.stat(like).st_mode & 0o7777)
+    else:
+        os.chmod(path, (0o777 if directory else 0o666) & ~UMASK)
 
 
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def md5_file(path: str | os.PathLike) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(CHUNK), b""):
             digest.update(chunk)
@@ -54,7 +54,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        _usual_mode(tmp)
+        _usual_mode(tmp, like=path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -67,28 +67,25 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(destination: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
+def atomic_directory(destination: str | os.PathLike) -> Iterator[Path]:
     """Yield a fresh temporary directory that becomes ``destination`` on success.
 
-    On any exception the temporary directory is removed and ``destination`` is left
-    as it was. With ``replace``, an existing destination is swapped out.
+    On any exception the temporary directory is removed. ``destination`` must not exist,
+    neither now nor when the work is done: nothing is ever overwritten.
     """
+    from zoo.errors import UsageError
+
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    if destination.exists() and not replace:
-        raise FileExistsError(destination)
+    if destination.exists():
+        raise UsageError(f"'{destination}' already exists; pass another output path or remove it")
     tmp = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent))
     _usual_mode(tmp, directory=True)
     try:
         yield tmp
         if destination.exists():
-            old = destination.with_name(f".{destination.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(destination, old)
-            os.replace(tmp, destination)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, destination)
+            raise UsageError(f"'{destination}' appeared while zoo was writing it; nothing was overwritten")
+        os.rename(tmp, destination)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -8,20 +8,22 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import UsageError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-
+from zoo.errors import UsageError, ZooError
 
 def open_run(ref: str, catalog=None):
-    """A run directory, ``hf://repo[@rev]`` or a registered adapter, loaded and verified."""
+    """A run directory, ``hf://repo[@rev]`` or a registered adapter, loaded and verified.
+
+    Only a run folder given by path counts as the user's own (it may use an ad-hoc
+    backbone); anything fetched from a hub must name registry backbones.
+    """
     from zoo.artifacts import read_adapter
     from zoo.catalog import get_catalog
     from zoo.hubs import resolve_run
     from zoo.models import load_run
 
     catalog = catalog or get_catalog()
-    return load_run(read_adapter(resolve_run(ref, catalog)), catalog)
+    local = "://" not in str(ref) and os.path.isdir(ref)
+    return load_run(read_adapter(resolve_run(ref, catalog)), catalog, trusted=local)
 
 
 def evaluate_run(loaded, dataset: str | None = None, split: str | None = None, *, batch_size: int = 64,
@@ -61,30 +63,16 @@ def evaluate_run(loaded, dataset: str | None = None, split: str | None = None, *
     return metrics
 
 
-def expand_images(paths: list[str]) -> list[str]:
-    """Files as given, and the image files inside given folders (sorted)."""
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            found = sorted(str(p) for p in Path(path).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise UsageError(f"folder '{path}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
-            files.extend(found)
-        elif os.path.isfile(path):
-            files.append(path)
-        else:
-            raise UsageError(f"'{path}' does not exist")
-    return files
-
-
 def predict_files(loaded, paths: list[str], *, top_k: int = 1, batch_size: int = 64) -> list[dict[str, Any]]:
-    from zoo.inputs import load_images
+    from zoo.inputs import expand_image_paths, load_images
 
-    files = expand_images(paths)
+    files = expand_image_paths(paths)
     classes = loaded.adapter.class_names
     top_k = max(1, min(top_k, len(classes)))
     pixels = load_images(files, loaded.backbone.input_size, channels=loaded.backbone.spec.channels)
     probs = predict_arrays(loaded.model, pixels, batch_size=batch_size)
+    if len(probs) != len(files):
+        raise ZooError(f"{len(files) - len(probs)} of {len(files)} images could not be read; nothing predicted")
     rows = []
     for path, p in zip(files, probs):
         order = np.argsort(-p)[:top_k]

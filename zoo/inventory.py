@@ -90,9 +90,10 @@ def list_adapters(catalog: Catalog) -> list[dict[str, Any]]:
             "description": entry.description,
         })
     registered = {(r["repo"], r["revision"]) for r in rows}
+    from zoo.hubs import client_for
+
     for hub in catalog.hubs.values():
-        client = load_object(hub.client)()
-        for item in getattr(client, "cached", lambda: [])():
+        for item in getattr(client_for(hub), "cached", lambda: [])():
             if (item["repo"], item["revision"]) in registered:
                 continue
             rows.append({
@@ -122,9 +123,11 @@ def backbone_info(spec: BackboneSpec) -> dict[str, Any]:
 
 
 def info(catalog: Catalog, name: str) -> dict[str, Any]:
-    """Everything known about one name: a backbone, strategy, dataset or adapter."""
-    if name in catalog.backbones or (":" in name and name.partition(":")[0] in catalog.backbone_sources):
-        return {"kind": "backbone", **backbone_info(catalog.backbone(name))}
+    """Everything known about one name: a backbone, strategy, dataset or adapter.
+
+    Strategies and datasets are looked up first: they need neither the registry nor the
+    backbone plugins, so a problem there does not stop `zoo info fine-tuning`.
+    """
     if name in catalog.strategies:
         spec = catalog.strategies[name]
         return {
@@ -141,6 +144,8 @@ def info(catalog: Catalog, name: str) -> dict[str, Any]:
         if spec.describe:
             data.update(load_object(spec.describe)(argument))
         return data
+    if name in catalog.backbones or (":" in name and name.partition(":")[0] in catalog.backbone_sources):
+        return {"kind": "backbone", **backbone_info(catalog.backbone(name))}
     if name in catalog.adapters:
         entry = catalog.adapters[name]
         return {"kind": "adapter", "name": entry.name, "hub": entry.hub, "repo": entry.repo,

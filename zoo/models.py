@@ -9,6 +9,7 @@ applies the delta and puts the head on top.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,32 +87,89 @@ class LoadedRun:
     model: Any
 
 
+ALLOWED_MODULE_ROOTS = ("keras",)
+"""Where every class in a ``head.keras`` must come from: stock Keras only."""
+
+
+def check_keras_classes(path: Path) -> None:
+    """Refuse a ``.keras`` file naming any class that is not stock Keras.
+
+    ``safe_mode=True`` stops Lambda layers, but not classes that some imported package
+    registered as serializable (a TF Hub layer, say, which loads a model from anywhere);
+    a downloaded head has no business naming one.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise ZooError(f"{path}: not a readable .keras file ({exc})") from None
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            module, registered = node.get("module"), node.get("registered_name")
+            if "class_name" in node and (
+                    (isinstance(module, str) and module.split(".")[0] not in ALLOWED_MODULE_ROOTS)
+                    or (isinstance(registered, str) and ">" in registered)):
+                raise ZooError(f"{path}: names the class {registered or node['class_name']!r} from {module!r}; "
+                               "an adapter's head may only use stock Keras layers, refusing to load it")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def load_head(path: Path):
     import keras
 
+    check_keras_classes(path)
     return keras.models.load_model(path, compile=False, safe_mode=True)
 
 
-def load_run(adapter: Adapter, catalog=None) -> LoadedRun:
+def backbone_of(adapter: Adapter, catalog, trusted: bool):
+    """The backbone spec an adapter names, checked against what it was trained on.
+
+    An ad-hoc backbone (``tfhub:URL``) is loaded only from a run the user has locally
+    (``trusted``): from a downloaded adapter it would mean fetching and running a model
+    graph of the adapter author's choosing.
+    """
+    recorded = adapter.backbone
+    name = recorded["name"]
+    if not trusted and name not in catalog.backbones:
+        raise ZooError(f"the adapter at {adapter.path} names the ad-hoc backbone {name!r}; zoo builds only registry "
+                       "backbones for downloaded adapters: add a [backbones.NAME] entry for it, or copy the run locally")
+    spec = catalog.backbone(name)
+    for field, now in (("source", spec.source), ("model", spec.model), ("options", dict(spec.options))):
+        if field in recorded and recorded[field] != now:
+            raise ZooError(f"backbone '{spec.name}' now has {field} {now!r}, but the adapter at {adapter.path} was "
+                           f"trained with {recorded[field]!r}; restore the registry entry it was made with")
+    return spec
+
+
+def base_weights_name(spec, recorded: dict) -> str:
+    """What to build the base with: the recorded weights if they can be fetched again, else
+    random ("none"), since the adapter's delta then holds every backbone variable."""
+    name = (recorded.get("weights") or {}).get("name") or "none"
+    return name if is_refetchable(spec, name) else "none"
+
+
+def load_run(adapter: Adapter, catalog=None, trusted: bool = False) -> LoadedRun:
     """Rebuild a trained model from a verified adapter, without running any code from it."""
     from zoo.catalog import get_catalog
     from zoo.normalization import build_normalized_backbone
 
     catalog = catalog or get_catalog()
+    if not adapter.has(HEAD):
+        raise ZooError(f"the adapter at {adapter.path} does not list {HEAD} among its checksummed files; refusing it")
+    if adapter.file(BACKBONE_DELTA).exists() and not adapter.has(BACKBONE_DELTA):
+        raise ZooError(f"{adapter.file(BACKBONE_DELTA)} is not listed among the adapter's checksummed files; refusing it")
     recorded = adapter.backbone
-    spec = catalog.backbone(recorded["name"])
-    if spec.source != recorded.get("source", spec.source) or spec.model != recorded.get("model", spec.model):
-        raise ZooError(
-            f"backbone '{spec.name}' is now {spec.source}:{spec.model}, but the adapter at {adapter.path} was trained on "
-            f"{recorded.get('source')}:{recorded.get('model')}; restore the registry entry it was made with"
-        )
-    weights = recorded.get("weights") or {}
-    base_name = weights.get("name") or "none"
-    if not is_refetchable(spec, base_name):
-        base_name = "none"  # the delta holds every backbone variable
+    spec = backbone_of(adapter, catalog, trusted)
+    base_name = base_weights_name(spec, recorded)
     built, _ = build_normalized_backbone(spec, weights=base_name, input_size=recorded["input_size"],
                                          record=recorded.get("normalization") or {"mode": "backbone"}, catalog=catalog)
-    expected = weights.get("sha256")
+    expected = (recorded.get("weights") or {}).get("sha256")
     if base_name != "none" and expected and built.weights.sha256 and built.weights.sha256 != expected:
         raise ZooError(
             f"base weights for '{spec.name}' ({built.weights.path}) have sha256 {built.weights.sha256[:12]}..., "

@@ -16,9 +16,17 @@ from typing import Any
 import pluggy
 
 from zoo import hookspecs
+from zoo.specs import BackboneSourceSpec, BackboneSpec, DatasetSpec, HubSpec, StrategySpec
 
 ENTRY_POINT_GROUP = "zoo"
 ALLOW_LIST_VAR = "ZOO_PLUGINS"
+SPEC_TYPES = {
+    "zoo_backbones": BackboneSpec,
+    "zoo_backbone_sources": BackboneSourceSpec,
+    "zoo_strategies": StrategySpec,
+    "zoo_datasets": DatasetSpec,
+    "zoo_hubs": HubSpec,
+}
 PROVIDING_HOOKS = {
     "zoo_backbones": "backbones",
     "zoo_backbone_sources": "backbone_sources",
@@ -74,29 +82,27 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
         self._results: dict[str, list[tuple[str, Any]]] = {}
+        self.current: str | None = None  # the plugin whose hook is running (for error messages)
         self.allowed = allow_list() if allowed is None else allowed
         if load:
             self.load_entry_points()
 
     def load_entry_points(self) -> None:
-        seen: set[str] = set()
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            if ep.name in seen:
-                continue  # the same distribution visible twice on sys.path
-            seen.add(ep.name)
             if self.allowed is not None and ep.name not in self.allowed:
                 continue
             dist = getattr(ep, "dist", None)
-            record = PluginRecord(
-                name=ep.name,
-                module=ep.value,
-                version=dist.version if dist is not None else None,
-                distribution=dist.metadata["Name"] if dist is not None else None,
-            )
-            self.records[ep.name] = record
+            distribution = dist.metadata["Name"] if dist is not None else None
+            if ep.name in self.records:
+                self._quarantine(ep.name, f"the plugin name '{ep.name}' is registered by both distributions "
+                                          f"'{self.records[ep.name].distribution}' and '{distribution}'; uninstall one")
+                continue
+            self.records[ep.name] = PluginRecord(name=ep.name, module=ep.value, distribution=distribution,
+                                                 version=dist.version if dist is not None else None)
             try:
                 module = ep.load()
                 self.pm.register(module, name=ep.name)
+                self.pm.check_pending()  # a misspelt hook name would otherwise be silently ignored
             except BaseException as exc:  # a plugin must never take zoo down
                 if isinstance(exc, KeyboardInterrupt):
                     raise
@@ -131,6 +137,7 @@ class PluginHost:
             name = impl.plugin_name
             if self.records.get(name, None) is not None and self.records[name].status != "ok":
                 continue
+            self.current = name
             try:
                 value = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
             except BaseException as exc:
@@ -138,6 +145,8 @@ class PluginHost:
                     raise
                 self._quarantine(name, _describe_error(exc, f"{hook_name}() failed"))
                 continue
+            finally:
+                self.current = None
             if value is not None:
                 results.append((name, value))
         if not kwargs:
@@ -145,10 +154,21 @@ class PluginHost:
         return results
 
     def collect(self, hook_name: str) -> list[tuple[str, Any]]:
-        """Flatten a list-returning hook into ``(plugin_name, item)`` pairs."""
+        """Flatten a list-returning hook into ``(plugin_name, item)`` pairs.
+
+        A plugin returning anything but the hook's spec class is quarantined: a dict or a
+        string where a spec belongs would otherwise break every command that lists things.
+        """
+        expected = SPEC_TYPES.get(hook_name)
         pairs = []
-        for name, value in self.call(hook_name):
-            items = value if isinstance(value, (list, tuple)) else [value]
+        for name, value in list(self.call(hook_name)):
+            items = list(value) if isinstance(value, (list, tuple)) else [value]
+            wrong = [item for item in items if expected is not None and not (
+                isinstance(item, expected) and isinstance(item.name, str) and item.name)]
+            if wrong:
+                self._quarantine(name, f"{hook_name}() returned {type(wrong[0]).__name__} {str(wrong[0])[:60]!r}, "
+                                       f"not a {expected.__name__} with a name")
+                continue
             pairs.extend((name, item) for item in items)
         return pairs
 
@@ -177,6 +197,6 @@ def get_host() -> PluginHost:
 
 
 def reset_host(host: PluginHost | None = None) -> None:
-    """Forget the loaded plugins (tests, and ``zoo install`` in the same process)."""
+    """Forget the loaded plugins, so the next :func:`get_host` loads them afresh (tests, embedding)."""
     global _host
     _host = host

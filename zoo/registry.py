@@ -18,7 +18,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from zoo.errors import ConfigError
 from zoo.specs import PREPROCESSING_MODES, AdapterEntry, BackboneSpec, WeightsSpec
@@ -98,6 +98,8 @@ def load_registry(paths: list[Path] | None = None) -> Registry:
         if not path.exists():
             if path == BUILTIN_REGISTRY:
                 raise ConfigError(f"{path}: the built-in registry is missing; reinstall zoo")
+            if os.environ.get("ZOO_REGISTRY") and path == user_registry_path():
+                raise ConfigError(f"ZOO_REGISTRY names {path}, which does not exist; fix or unset it")
             continue
         doc = read_toml(path, "registry")
         read.append(path)
@@ -127,7 +129,7 @@ class _Checker:
             if key not in allowed:
                 self.fail(key, f"unknown field; known fields are {', '.join(sorted(allowed))}")
 
-    def fail(self, key: str, problem: str) -> None:
+    def fail(self, key: str, problem: str) -> NoReturn:
         path = self.entry.origins.get(key.split(".")[0], self.entry.defined_in)
         raise ConfigError(f"{path}: {self.section}.{self.name}: field '{key}': {problem}")
 
@@ -201,7 +203,11 @@ def _stages(c: _Checker, value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
     ):
         return tuple((stage, tuple(prefixes)) for stage, prefixes in value.items())
     c.fail("stages", "must be a list of stage names or a table of stage = [layer-name prefixes]")
-    raise AssertionError  # unreachable
+
+
+def is_bare_file_name(name: str) -> bool:
+    """A weights file name must stay inside the mirror and cache folders it is looked up in."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name
 
 
 def _weights(c: _Checker, value: Any) -> tuple[WeightsSpec, ...]:
@@ -217,7 +223,7 @@ def _weights(c: _Checker, value: Any) -> tuple[WeightsSpec, ...]:
                 c.fail(f"{where}.{key}", f"unknown field; known fields are {', '.join(sorted(WEIGHTS_FIELDS))}")
         if not isinstance(body.get("file"), str) or not body["file"]:
             c.fail(f"{where}.file", "is required: the file name in the mirror and cache")
-        if "/" in body["file"] or "\\" in body["file"]:
+        if not is_bare_file_name(body["file"]):
             c.fail(f"{where}.file", f"must be a bare file name, got {body['file']!r}")
         for key, pattern, what in (("sha256", HEX64, "64 lowercase hex digits"), ("md5", HEX32, "32 lowercase hex digits")):
             if key in body and not (isinstance(body[key], str) and pattern.match(body[key])):
