@@ -1,7 +1,9 @@
 """startup_vs_tf_import: `zoo list backbones` against `python -c "import tensorflow"`.
 
-Both are run as fresh processes, alternating, 5 times each; the ratio of the medians
-says how much of TensorFlow's import cost the catalogue commands pay (goal: almost none).
+Both are run as fresh processes, alternating, 5 times each (after one untimed run of each
+to warm the file cache); the ratio of the medians says how much of TensorFlow's import
+cost the catalogue commands pay (goal: almost none). ``zoo`` is the installed console
+script next to this Python (``python -m zoo`` where there is none).
 """
 
 from __future__ import annotations
@@ -10,6 +12,12 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+
+def zoo_command() -> list[str]:
+    script = Path(sys.executable).with_name("zoo")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "zoo"]
 
 
 def _time(command: list[str]) -> float:
@@ -19,7 +27,7 @@ def _time(command: list[str]) -> float:
 
 
 def run(quick: bool = False, repeats: int = 5) -> tuple[float, dict]:
-    zoo_cmd = [sys.executable, "-m", "zoo", "list", "backbones"]
+    zoo_cmd = [*zoo_command(), "list", "backbones"]
     tf_cmd = [sys.executable, "-c", "import tensorflow"]
     _time(zoo_cmd), _time(tf_cmd)  # warm the file cache for both
     zoo_times, tf_times = [], []
@@ -27,4 +35,5 @@ def run(quick: bool = False, repeats: int = 5) -> tuple[float, dict]:
         zoo_times.append(_time(zoo_cmd))
         tf_times.append(_time(tf_cmd))
     zoo_median, tf_median = statistics.median(zoo_times), statistics.median(tf_times)
-    return zoo_median / tf_median, {"zoo_list_s": round(zoo_median, 3), "import_tensorflow_s": round(tf_median, 3)}
+    return zoo_median / tf_median, {"zoo_list_s": round(zoo_median, 3), "import_tensorflow_s": round(tf_median, 3),
+                                    "repeats": repeats, "zoo_command": " ".join(zoo_cmd)}

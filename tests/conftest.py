@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-ISOLATED_VARS = ("ZOO_REGISTRY", "ZOO_PLUGINS", "ZOO_WEIGHTS_DIR", "ZOO_OFFLINE", "ZOO_DEBUG", "HF_TOKEN",
-                 "HF_ENDPOINT", "HF_HUB_OFFLINE", "TF_CONFIG")
+ISOLATED_VARS = ("ZOO_REGISTRY", "ZOO_PLUGINS", "ZOO_WEIGHTS_DIR", "ZOO_OFFLINE", "ZOO_DEBUG", "ZOO_CONNECT_TIMEOUT",
+                 "ZOO_READ_TIMEOUT", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_ENDPOINT",
+                 "HF_HUB_OFFLINE", "TF_CONFIG", "TFDS_DATA_DIR")
 
 
 @pytest.fixture(autouse=True)

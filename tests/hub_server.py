@@ -190,7 +190,9 @@ class GitStore:
                 gone = [p for p in present if p == target.rstrip("/") or p.startswith(target.rstrip("/") + "/")]
                 if not gone:
                     raise HubError(404, f"A file with this name doesn't exist: {target}", "EntryNotFound")
-                self.git(repo_id, "update-index", "--force-remove", "-z", "--stdin", input="\0".join(gone).encode(), env=env)
+                # mode 0 removes an entry; unlike --force-remove, this needs no work tree (the repository is bare)
+                removals = "".join(f"0 {'0' * 40}\t{p}\0" for p in gone)
+                self.git(repo_id, "update-index", "-z", "--index-info", input=removals.encode(), env=env)
                 present -= set(gone)
             for path, data in files.items():
                 oid = self.git(repo_id, "hash-object", "-w", "--stdin", input=data)

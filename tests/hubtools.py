@@ -28,8 +28,11 @@ from hub_server import HubServer, free_port, start_olah  # noqa: E402
 def make_adapter(run_dir: str | os.PathLike, *, name: str = "demo", classes=("cat", "dog", "fish"), seed: int = 0,
                  feature_dim: int = 8, backbone: str = "resnet50", keras_model: str = "ResNet50", input_size: int = 32,
                  strategy: str = "feature-extraction", dataset: str = "folder:/home/someone/pets", delta: bool = False,
-                 accuracy: float | None = None) -> Path:
-    """Write a real adapter run directory and return it. Different seeds give different weights."""
+                 accuracy: float | None = None, extra: dict | None = None) -> Path:
+    """Write a real adapter run directory and return it. Different seeds give different weights.
+
+    ``extra`` adds to the config, table by table (``{"training": {"target": ...}}`` keeps the other keys).
+    """
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
     import numpy as np
@@ -66,6 +69,9 @@ def make_adapter(run_dir: str | os.PathLike, *, name: str = "demo", classes=("ca
         "class_names": list(classes),
         "versions": {"zoo": "0.1.0", "keras": keras.__version__, "python": sys.version.split()[0]},
     }
+    for key, value in (extra or {}).items():
+        both_tables = isinstance(value, dict) and isinstance(config.get(key), dict)
+        config[key] = {**config[key], **value} if both_tables else value
     from zoo.artifacts import record_files
 
     record_files(run_dir, config)

@@ -143,3 +143,57 @@ def test_click_usage_errors_are_one_line_too(zoo, args, message):
     result = zoo(*args)
     assert result.exit_code == 2
     assert result.stderr.strip() == message
+
+
+def test_print_config_resolves_out_without_importing_tensorflow():
+    """The printed file is the run, resumable as it is: its `out` is the folder the run would get."""
+    probe = (
+        "import sys\n"
+        "from zoo.cli import main\n"
+        "try:\n"
+        "    main(['train', '--backbone', 'alexnet-small', '--dataset', 'digits', '--strategy', 'fine-tuning',\n"
+        "          '--unfreeze', '2', '--print-config'])\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+        "assert 'keras' not in sys.modules, 'keras was imported'\n"
+    )
+    import subprocess
+    import tomllib
+
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    printed = tomllib.loads(result.stdout)
+    assert printed["out"].startswith("runs/alexnet-small-fine-tuning-")
+    assert printed["strategy"]["unfreeze"] == "2"
+
+
+def test_resume_needs_the_run_folder(zoo):
+    result = zoo("train", "--backbone", "alexnet-small", "--dataset", "digits", "--resume")
+    assert result.exit_code == 2
+    assert result.stderr == ("zoo: error: --resume needs --out DIR, the run folder to continue "
+                             "(its DIR.partial holds the checkpoints)\n")
+
+
+CLASHING_STRATEGY = '''
+    from zoo import hookimpl
+    from zoo.specs import StrategySpec
+
+    @hookimpl
+    def zoo_strategies():
+        return [StrategySpec(name="fine-tuning", trainer="zt_clash:train")]
+'''
+
+
+def test_train_reports_why_strategy_flags_are_missing(zoo, tmp_path, monkeypatch):
+    from fakeplugins import activate, write_plugin
+
+    site = tmp_path / "site"
+    write_plugin(site, "zoo-test-clash", "zt_clash", CLASHING_STRATEGY, entry_name="clash")
+    activate(site, monkeypatch)
+    result = zoo("train", "--backbone", "alexnet-small", "--dataset", "digits", "--unfreeze", "2")
+    assert result.exit_code == 2, result
+    line = result.stderr.strip()
+    assert line.startswith("zoo: error: strategy 'fine-tuning' is provided by both plugins ") and "\n" not in line
+    assert "'strategies'" in line and "'clash'" in line
+    assert zoo("list", "backbones").exit_code == 0  # the rest of the CLI keeps working

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
+import pickle
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -65,6 +68,44 @@ def test_folder_train_val_test_subfolders(tmp_path):
     assert data.class_names == list(CLASSES)
     assert {k: len(v) for k, v in data.splits.items()} == {"train": 9, "val": 6, "test": 2}
     assert data.counts()["test"] == {"cat": 1, "dog": 0, "fox": 1}
+
+
+@pytest.mark.parametrize("odd_class", ["train", "test", "val"])
+def test_folder_class_named_like_a_split_is_a_class(zoo, tmp_path, odd_class):
+    """Only a folder whose sub-folders are ALL split names uses the split layout."""
+    classes = ("cat", "dog", odd_class)
+    root = tmp_path / "pets"
+    for name in classes:
+        for i in range(2):
+            write_image(root / name / f"{name}_{i}.png", class_image("cat", i))
+
+    data = load_dataset(f"folder:{root}")
+
+    assert data.class_names == sorted(classes)
+    assert list(data.splits) == ["train"]
+    assert data.counts()["train"] == {name: 2 for name in sorted(classes)}
+    info = zoo("info", f"folder:{root}", "--json")
+    assert info.exit_code == 0, info
+    assert json.loads(info.stdout)["layout"] == "one sub-folder per class"
+
+
+def test_folder_split_layout_needs_only_split_names(zoo, tmp_path):
+    root = tmp_path / "split"
+    make_class_folder(root / "train", per_class=2)
+    make_class_folder(root / "test", per_class=1)
+    (root / ".cache").mkdir()  # hidden folders are not looked at
+
+    data = load_dataset(f"folder:{root}")
+
+    assert data.class_names == list(CLASSES)
+    assert {k: len(v) for k, v in data.splits.items()} == {"train": 6, "test": 3}
+    info = zoo("info", f"folder:{root}", "--json")
+    assert json.loads(info.stdout)["layout"] == "train/val/test sub-folders"
+
+    make_class_folder(root / "val", per_class=1)
+    make_class_folder(root / "validation", per_class=1)
+    with pytest.raises(UsageError, match="has both val/ and validation/ as its val split; keep one"):
+        load_dataset(f"folder:{root}")
 
 
 def test_folder_corrupt_images_are_skipped_and_named(tmp_path):
@@ -226,7 +267,10 @@ def test_npz_without_labels_is_unlabelled(tmp_path):
     ({"x": np.full((2, 4, 4), 300.0), "y": np.array([0, 1])}, "expected pixels in \\[0, 255\\]"),
     ({"x": np.zeros((2, 4, 4), np.uint8), "y": np.array([0, 5]), "class_names": np.array(["a", "b"])},
      "has label 5 but only 2 class_names"),
-    ({"x": np.zeros((2, 4, 4), np.uint8), "y": np.array(["a", "b"], dtype=object)}, "without pickle"),
+    ({"x": np.zeros((2, 4, 4), np.uint8), "y": np.array(["a", "b"], dtype=object)},
+     "array 'y' in '.*bad.npz' holds Python objects, which only pickle can read"),
+    ({"x": np.zeros((2, 4, 4), np.uint8), "y": np.array([0, 1]), "y_valid": np.array([0])},
+     "has arrays zoo does not read: y_valid; the names are class_names, x, x_test, x_val, y, y_test, y_val"),
 ])
 def test_npz_errors(tmp_path, arrays, message):
     path = tmp_path / "bad.npz"
@@ -235,11 +279,77 @@ def test_npz_errors(tmp_path, arrays, message):
         load_dataset(f"npz:{path}")
 
 
-def test_npz_that_is_not_an_npz(tmp_path):
+class WritesAFileWhenUnpickled:
+    """Unpickling this creates ``marker``: proof that a loader ran code from a data file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def npz_bytes(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def damaged_member() -> bytes:
+    data = bytearray(npz_bytes(x=np.zeros((4, 8, 8), np.uint8), y=np.arange(4)))
+    data[200] ^= 0xFF  # inside x.npy's pixels: the zip opens, its CRC check fails
+    return bytes(data)
+
+
+def member_not_npy() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("x", b"some text")
+    return buffer.getvalue()
+
+
+def bare_npy() -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((2, 4, 4), np.uint8))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("content, message", [
+    (lambda: b"no zip here", "is not a .npz file \\(not a zip archive of .npy arrays\\)"),
+    (lambda: b"", "is empty, not a .npz file"),
+    (bare_npy, "holds one bare array \\(a .npy file\\), not named arrays"),
+    (lambda: npz_bytes(x=np.zeros((2, 4, 4)))[:150], "is not a valid .npz file: a damaged zip archive"),
+    (damaged_member, "array 'x' in '.*junk.npz' is damaged: Bad CRC-32"),
+    (member_not_npy, "member 'x' of '.*junk.npz' is not a .npy array"),
+    (lambda: npz_bytes(x=np.array([1, "a"], dtype=object)), "array 'x' in '.*junk.npz' holds Python objects"),
+])
+def test_npz_that_is_not_a_valid_npz_is_named_with_the_problem(zoo, tmp_path, content, message):
     path = tmp_path / "junk.npz"
-    path.write_bytes(b"no zip here")
-    with pytest.raises(UsageError, match="cannot read .* as a NumPy .npz file"):
+    path.write_bytes(content())
+
+    with pytest.raises(UsageError, match=message) as caught:
         load_dataset(f"npz:{path}")
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+    assert "savez" in str(caught.value) or "pickle" in str(caught.value)
+
+    described = zoo("info", f"npz:{path}", "--json")  # reads headers only, with the same errors
+    assert described.exit_code == 2, described
+    assert str(path) in described.stderr and len(described.stderr.strip().splitlines()) == 1
+
+
+def test_npz_pickles_are_refused_never_run(tmp_path):
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil.npz"
+    with zipfile.ZipFile(path, "w") as archive:  # a pickle where an .npy belongs
+        archive.writestr("x.npy", pickle.dumps(WritesAFileWhenUnpickled(marker)))
+    plain_pickle = tmp_path / "plain.npz"
+    plain_pickle.write_bytes(pickle.dumps(WritesAFileWhenUnpickled(marker)))
+
+    with pytest.raises(UsageError, match="evil.npz' is not a .npy array"):
+        load_dataset(f"npz:{path}")
+    with pytest.raises(UsageError, match="plain.npz' is not a .npz file"):
+        load_dataset(f"npz:{plain_pickle}")
+    assert not marker.exists()
 
 
 def test_info_npz_json(zoo, tmp_path):
@@ -289,6 +399,8 @@ def test_tfds_prepared_locally_loads_and_streams(tmp_path, monkeypatch, zoo):
 
     from zoo.inputs import make_tf_dataset
 
+    NAMES = ["cat", "dog", "red fox"]  # a space: one name per line, not per word
+
     class TinyShapes(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         """Three colours of 12x12 squares, generated here (no download)."""
 
@@ -299,7 +411,7 @@ def test_tfds_prepared_locally_loads_and_streams(tmp_path, monkeypatch, zoo):
                 builder=self,
                 features=tfds.features.FeaturesDict({
                     "image": tfds.features.Image(shape=(12, 12, 3)),
-                    "label": tfds.features.ClassLabel(names=list(CLASSES)),
+                    "label": tfds.features.ClassLabel(names=NAMES),
                 }),
                 supervised_keys=("image", "label"),
             )
@@ -317,7 +429,7 @@ def test_tfds_prepared_locally_loads_and_streams(tmp_path, monkeypatch, zoo):
 
     data = load_dataset("tfds:tiny_shapes", val_split=1 / 3, seed=0)
 
-    assert data.class_names == list(CLASSES)
+    assert data.class_names == NAMES
     assert {k: len(v) for k, v in data.splits.items()} == {"train": 6, "val": 3, "test": 3}
     images, labels = next(iter(make_tf_dataset(data.splits["val"], image_size=8, batch_size=8)))
     assert images.shape == (3, 8, 8, 3)
@@ -326,6 +438,45 @@ def test_tfds_prepared_locally_loads_and_streams(tmp_path, monkeypatch, zoo):
     result = zoo("info", "tfds:tiny_shapes", "--json")
     assert result.exit_code == 0, result
     assert json.loads(result.stdout)["splits"] == {"train": 9, "test": 3}
+    assert json.loads(result.stdout)["classes"] == NAMES
+
+
+def test_tfds_class_names_one_per_line_whatever_the_line_endings(tmp_path):
+    from zoo_datasets.tfds import read_class_names
+
+    labels = tmp_path / "label.labels.txt"
+    labels.write_bytes(b"golden retriever\r\nsea lion\r\n\r\ncat\n")
+    assert read_class_names(labels) == ["golden retriever", "sea lion", "cat"]
+    assert read_class_names(tmp_path / "missing.labels.txt") == []
+
+
+def test_tfds_data_dir_option_then_environment_then_home(tmp_path, monkeypatch, isolated):
+    from zoo_datasets.tfds import tfds_data_dir
+
+    monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
+    assert tfds_data_dir() == isolated / "tensorflow_datasets"
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "env"))
+    assert tfds_data_dir() == tmp_path / "env"
+    assert tfds_data_dir(str(tmp_path / "given")) == tmp_path / "given"
+
+
+def test_tfds_prepared_dir_finds_versions_and_configs(tmp_path):
+    from zoo_datasets.tfds import prepared_dir
+
+    for version in ("1.0.0", "1.10.0", "1.2.0"):
+        (tmp_path / "shapes" / version).mkdir(parents=True)
+        (tmp_path / "shapes" / version / "dataset_info.json").write_text("{}")
+    for config in ("small", "large"):
+        (tmp_path / "multi" / config / "2.0.0").mkdir(parents=True)
+        (tmp_path / "multi" / config / "2.0.0" / "dataset_info.json").write_text("{}")
+
+    assert prepared_dir("shapes", tmp_path) == tmp_path / "shapes" / "1.10.0"  # numeric, not text, order
+    assert prepared_dir("shapes:1.2.0", tmp_path) == tmp_path / "shapes" / "1.2.0"
+    assert prepared_dir("multi/small", tmp_path) == tmp_path / "multi" / "small" / "2.0.0"
+    with pytest.raises(UsageError, match="several prepared configs \\(large, small\\); write tfds:multi/CONFIG"):
+        prepared_dir("multi", tmp_path)
+    with pytest.raises(UsageError, match=f"tfds:shapes:9.9.9 is not prepared in {tmp_path}; .*TFDS_DATA_DIR"):
+        prepared_dir("shapes:9.9.9", tmp_path)
 
 
 # -- loading in general ----------------------------------------------------------------

@@ -1,5 +1,5 @@
 """--distribute: mirrored on this machine's one device, and multi-worker with real worker
-processes on 127.0.0.1 (each its own --out), trained by zoo's own loop.
+processes on 127.0.0.1 (one --out for all; only the chief writes it), trained by zoo's own loop.
 
 This file is also the worker program of the loop test: ``python test_distribute.py OUT``
 (with TF_CONFIG set) trains the toy model below through ``fit_phase``.
@@ -168,33 +168,46 @@ def test_loop_across_two_workers_matches_keras_fit_and_resumes(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_workers_fine_tune_to_identical_heads(tmp_path):
-    outs = [tmp_path / "worker0", tmp_path / "worker1"]
+def test_two_workers_share_one_out_and_only_the_chief_writes_it(tmp_path):
+    """The same command on every worker: worker 1 keeps its files in OUT.worker-1, removed at the end.
+
+    Were both to write OUT, the second rename onto it would fail (nothing is overwritten).
+    """
+    out = tmp_path / "run"
     command = [sys.executable, "-m", "zoo", "train", *DIGITS, "--strategy", "fine-tuning", "--unfreeze", "all",
-               "--warmup-epochs", "1", "--epochs", "4", "--distribute", "multi-worker"]
-    results = run_workers([[*command, "--out", str(out)] for out in outs])
+               "--warmup-epochs", "1", "--epochs", "4", "--distribute", "multi-worker", "--out", str(out)]
+    results = run_workers([command, command])
     for code, stderr in results:
         assert code == 0, stderr[-3000:]
+    assert f"wrote {out}" in results[0][1]
+    assert f"finished; the chief worker writes {out}" in results[1][1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no .partial, no .worker-1 left
+    adapter = read_adapter(out)
+    assert adapter.config["training"]["distribute"] == "multi-worker"
+    assert adapter.metrics()["accuracy"] > 0.8, adapter.metrics()
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert [(r["phase"], int(r["epoch"])) for r in rows] == [("head", 1), ("fine-tune", 1), ("fine-tune", 2),
+                                                              ("fine-tune", 3)]
+    assert float(rows[-1]["loss"]) < float(rows[1]["loss"])
 
-    import keras
 
-    heads = [keras.models.load_model(out / "head.keras", compile=False).get_weights() for out in outs]
-    for a, b in zip(*heads):
-        assert np.max(np.abs(a - b)) <= 1e-6
-    deltas = [np.load(out / "backbone.delta.npz") for out in outs]
-    assert deltas[0].files == deltas[1].files
-    for key in deltas[0].files:
-        if key != "__paths__":
-            assert np.max(np.abs(deltas[0][key] - deltas[1][key])) <= 1e-6, key
-    for out in outs:
-        adapter = read_adapter(out)
-        assert adapter.config["training"]["distribute"] == "multi-worker"
-        assert adapter.metrics()["accuracy"] > 0.8, adapter.metrics()
-        rows = list(csv.DictReader((out / "history.csv").open()))
-        assert [(r["phase"], int(r["epoch"])) for r in rows] == [("head", 1), ("fine-tune", 1), ("fine-tune", 2),
-                                                                  ("fine-tune", 3)]
-        assert float(rows[-1]["loss"]) < float(rows[1]["loss"])
-        assert not out.with_name(out.name + ".partial").exists()
+@pytest.mark.parametrize("cluster, task, scratch", [
+    ({"worker": ["a:1", "b:2"]}, {"type": "worker", "index": 0}, None),
+    ({"worker": ["a:1", "b:2"]}, {"type": "worker", "index": 1}, "runs/x.worker-1"),
+    ({"chief": ["c:0"], "worker": ["a:1"]}, {"type": "chief", "index": 0}, None),
+    ({"chief": ["c:0"], "worker": ["a:1"]}, {"type": "worker", "index": 0}, "runs/x.worker-0"),
+])
+def test_only_the_chief_writes_the_run_folder(monkeypatch, cluster, task, scratch):
+    from zoo.pipeline import stage_paths
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
+    paths = stage_paths(Path("runs/x"), "multi-worker")
+    if scratch is None:
+        assert (paths.own, paths.work, paths.scratch) == (Path("runs/x"), Path("runs/x.partial"), None)
+    else:
+        assert paths.scratch == Path(scratch)
+        assert (paths.own, paths.work) == (Path(scratch) / "x", Path(scratch) / "x.partial")
+    assert paths.out == Path("runs/x")
 
 
 def test_mirrored_trains_on_the_one_local_device(zoo, tmp_path):

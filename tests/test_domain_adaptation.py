@@ -193,9 +193,12 @@ def test_dann_beats_source_only_trained_the_same_way(adaptation_runs):
     assert baseline["da_weight"] == 0.0 and baseline["batchnorm"] == "frozen"
     # the target's labels were never there to use (npz without y), yet its test split scores
     assert adapted["target"]["n"] == 359 and adapted["source_accuracy"] > 0.85
-    # measured: 0.43 -> 0.73 (seed 0), 0.48 -> 0.78 (seed 1)
+    # measured: 0.43 -> 0.67 (seed 0)
     assert adapted["target_accuracy"] >= baseline["target_accuracy"] + 0.15, (adapted, baseline)
-    assert 0.0 <= adapted["domain_classifier_accuracy"] <= 1.0
+    # the adversary: a domain classifier trained without reversal tells the domains apart
+    # (measured 0.99); against reversed features it is near chance (measured 0.48)
+    assert baseline["domain_classifier_accuracy"] > 0.9
+    assert adapted["domain_classifier_accuracy"] < 0.75
 
 
 def test_adapted_run_reloads_with_its_target_statistics(adaptation_runs, zoo, tmp_path):
@@ -222,3 +225,86 @@ def test_domain_adaptation_without_target_images_is_refused(tmp_path):
                    lr=0.01, seed=0, make_dataset=None, checkpoints=CheckpointStore(tmp_path), work_dir=tmp_path)
     with pytest.raises(UsageError, match="domain adaptation needs target images: --target DATASET"):
         train(job)
+
+
+def one_adaptation_step(method: str, source_x, source_y, target_x, lr: float = 0.1):
+    """The kernel update of one SGD step (no momentum) of a small adaptation model, from fixed weights."""
+    import keras
+    import tensorflow as tf
+
+    from zoo_strategies.domain_adaptation import build_adaptation_model
+
+    inputs = keras.Input((4,))
+    backbone = keras.Model(inputs, keras.layers.Dense(6, activation="tanh", name="dense",
+                                                      kernel_initializer=keras.initializers.Constant(0.3))(inputs))
+    head = keras.Sequential([keras.Input((6,)), keras.layers.Dense(2, activation="softmax", dtype="float32",
+                                                                    kernel_initializer="ones")])
+    model, _ = build_adaptation_model(backbone, head, method, 50.0, total_steps=1, batchnorm="mixed")
+    model.compile(optimizer=keras.optimizers.SGD(lr))
+    before = backbone.get_layer("dense").kernel.numpy().astype("float64")
+    data = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices((source_x, source_y)).batch(len(source_y)),
+                                tf.data.Dataset.from_tensor_slices(target_x).batch(len(target_x))))
+    history = model.fit(data, epochs=1, verbose=0).history
+    return backbone.get_layer("dense").kernel.numpy().astype("float64") - before, history, model
+
+
+def step_inputs():
+    rng = np.random.default_rng(3)
+    return (rng.normal(size=(8, 4)).astype("float32"), rng.integers(0, 2, 8),
+            rng.normal(1.0, 2.0, (8, 4)).astype("float32"))
+
+
+def test_mixed_float16_adaptation_scales_the_loss_and_updates_like_float32():
+    """Keras wraps the optimizer in a LossScaleOptimizer; a train_step that did not scale its
+    loss would see every update divided by the loss scale (32768)."""
+    import keras
+
+    reference, _, _ = one_adaptation_step("coral", *step_inputs())
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        update, history, model = one_adaptation_step("coral", *step_inputs())
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert type(model.optimizer).__name__ == "LossScaleOptimizer"
+    assert np.abs(reference).max() > 1e-3
+    np.testing.assert_allclose(update, reference, rtol=0.05, atol=2e-4)
+    assert np.isfinite(history["loss"]).all()
+
+
+MIRRORED_STEP = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, sys.argv[1])
+from test_domain_adaptation import one_adaptation_step, step_inputs
+source_x, source_y, target_x = step_inputs()
+halves = [one_adaptation_step(sys.argv[2], source_x[i:i + 4], source_y[i:i + 4], target_x[i:i + 4]) for i in (0, 4)]
+with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+    mirrored, history, _ = one_adaptation_step(sys.argv[2], source_x, source_y, target_x)
+print(json.dumps({"mirrored": mirrored.tolist(), "halves": [h[0].tolist() for h in halves],
+                  "loss": history["loss"][0], "half_losses": [h[1]["loss"][0] for h in halves],
+                  "domain_loss": history["domain_loss"][0],
+                  "half_domain_losses": [h[1]["domain_loss"][0] for h in halves]}))
+"""
+
+
+@pytest.mark.parametrize("method", ["coral", "mmd"])
+def test_mirrored_replicas_sum_to_the_mean_step_of_their_halves(method):
+    """Two replicas, 4 + 4 examples: with SGD the update must be the mean of the two half-batch
+    updates, the domain term included (a loss not divided by the replicas counts twice)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-c", MIRRORED_STEP, str(Path(__file__).parent), method],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    halves = np.asarray(result["halves"])
+    assert np.abs(halves).max() > 1e-3
+    np.testing.assert_allclose(result["mirrored"], halves.mean(axis=0), rtol=1e-4, atol=1e-6)
+    assert result["loss"] == pytest.approx(np.mean(result["half_losses"]), rel=1e-4)
+    assert result["domain_loss"] == pytest.approx(np.mean(result["half_domain_losses"]), rel=1e-4)

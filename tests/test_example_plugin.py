@@ -75,3 +75,64 @@ def test_install_failure_is_one_clear_line(zoo):
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "zoo: error: pip install failed with exit status 1; see pip's output above")
+
+
+@pytest.fixture
+def zoo_example(monkeypatch):
+    """The example plugin's package, imported from its source folder (not installed, so not auto-loaded)."""
+    import importlib.util
+
+    package = EXAMPLE / "zoo_example"
+    spec = importlib.util.spec_from_file_location("zoo_example", package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "zoo_example", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_embed_pairs_every_file_with_its_own_vector(zoo_example, tmp_path):
+    """Folders expand to many files: each printed vector must be the one computed from that file."""
+    from click.testing import CliRunner
+
+    from zoo.backbones import build_backbone
+    from zoo.catalog import get_catalog
+    from zoo.cli import build_cli
+    from zoo.inputs import load_images
+
+    shapes = make_shapes_folder(tmp_path / "shapes", per_class=2, size=36)
+    single = tmp_path / "single.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(single)
+    cli = build_cli()
+    zoo_example.zoo_commands(cli=cli)
+
+    result = CliRunner().invoke(cli, ["embed", "alexnet-small", str(single), str(shapes), "--weights", "none",
+                                      "--image-size", "32"])
+
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    expected = [str(single)] + sorted(str(p) for p in shapes.rglob("*.png"))
+    assert [row["image"] for row in rows] == expected  # 7 files from 2 arguments, in order
+    model_inputs = load_images(expected, 32)
+    assert len({round(float(x.sum()), 3) for x in model_inputs}) == len(expected)  # all different images
+    # with one built model: the vectors of a folder's files are those of each file embedded alone
+    built = build_backbone(get_catalog().backbone("alexnet-small"), weights="none", input_size=32)
+    one_by_one = [built.model.predict(load_images([path], 32), verbose=0)[0] for path in expected]
+    together = dict(zoo_example.embed_images(built, [str(single), str(shapes)]))
+    assert list(together) == expected
+    for path, vector in zip(expected, one_by_one):
+        assert np.allclose(together[path], vector, atol=1e-4), path
+    assert not np.allclose(together[expected[1]], together[expected[-1]], atol=1e-4)
+
+
+def test_embed_refuses_unreadable_files_rather_than_shifting_pairs(zoo_example, tmp_path):
+    from zoo.backbones import build_backbone
+    from zoo.catalog import get_catalog
+    from zoo.errors import UsageError
+
+    shapes = make_shapes_folder(tmp_path / "shapes", per_class=1, size=36)
+    (shapes / "circle" / "broken.png").write_bytes(b"not a png")
+    built = build_backbone(get_catalog().backbone("alexnet-small"), weights="none", input_size=32)
+
+    with pytest.raises(UsageError, match=r"^1 unreadable image in the images given: .*broken\.png"):
+        zoo_example.embed_images(built, [str(shapes)])

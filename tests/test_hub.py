@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,17 +22,30 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hubtools import dead_endpoint, file_sums, hub, hub_env, make_adapter, tree_state  # noqa: E402,F401
+from weights_http import silent_server  # noqa: E402
 
 SHA = re.compile(r"\b[0-9a-f]{40}\b")
 
 
-def one_error_line(result) -> str:
-    """The run failed with exit 1 and said so in exactly one line, without a traceback."""
-    assert result.exit_code == 1, result
+def one_error_line(result, exit_code: int = 1) -> str:
+    """The run failed with ``exit_code`` and said so in exactly one line, without a traceback."""
+    assert result.exit_code == exit_code, result
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result
     assert lines[0].startswith("zoo: error: ") and "Traceback" not in result.stderr, result
     return lines[0]
+
+
+def within(seconds: float, zoo, *args):
+    """``zoo(*args)``, failing the test (rather than hanging it) if it runs longer than ``seconds``."""
+    import threading
+
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(zoo(*args)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert outcome, f"zoo {' '.join(args)} was still running after {seconds} s"
+    return outcome[0]
 
 
 def pushed_commit(result) -> str:
@@ -77,9 +93,13 @@ def test_push_pull_round_trip_with_card(zoo, alice, adapter_v1):
     path = Path(info["path"])
     assert info["commit"] == commit and path.name == commit
     config = json.loads((adapter_v1 / "config.json").read_text())
-    names = ["config.json", *config["files"]]
+    names = list(config["files"])
     assert file_sums(path, names) == file_sums(adapter_v1, names)
-    assert sorted(p.name for p in path.iterdir()) == sorted([*names, "README.md"])  # no .gitattributes, nothing else
+    assert sorted(p.name for p in path.iterdir()) == sorted([*names, "config.json", "README.md"])  # nothing else
+    from zoo.hubs import shareable_config
+
+    published = json.loads((path / "config.json").read_text())
+    assert published == shareable_config(config) and published["training"]["dataset"] == "folder:pets"
 
     from huggingface_hub import ModelCard
 
@@ -298,6 +318,92 @@ def test_tampered_adapters_are_refused(zoo, alice, adapter_v1, tmp_path):
     assert not list(Path(alice.root).glob("**/setup.py"))  # (stored in git, never fetched)
 
 
+def test_pulled_adapters_hold_only_recorded_files(zoo, alice, adapter_v1):
+    """Every file but config.json and the card must be recorded with a sha256, the head above all."""
+    commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-extra"))
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+
+    api = HfApi(endpoint=alice.url, token=alice.tokens["alice"])
+    api.upload_file(path_or_fileobj=b'{"labels": "swapped"}', path_in_repo="extra.json", repo_id="alice/pets-extra",
+                    commit_message="an unrecorded file of an allowed type")
+    line = one_error_line(zoo("pull", "hf://alice/pets-extra"))
+    assert line.endswith("carries 'extra.json', which its config.json does not record with a sha256; refusing it")
+
+    config = json.loads((alice.server.store.git("alice/pets-extra", "show", f"{commit}:config.json")))
+    del config["files"]["head.keras"]  # a head that nothing verifies
+    api.create_commit("alice/pets-extra", [
+        CommitOperationDelete(path_in_repo="extra.json"),
+        CommitOperationAdd(path_in_repo="config.json", path_or_fileobj=json.dumps(config).encode())],
+        commit_message="unrecord the head")
+    line = one_error_line(zoo("pull", "hf://alice/pets-extra"))
+    assert "its config.json records no sha256 for head.keras, so the head cannot be verified" in line
+
+    assert zoo("pull", f"hf://alice/pets-extra@{commit}").exit_code == 0  # the pushed commit itself is fine
+
+
+def test_pushed_config_has_no_local_paths(zoo, alice, tmp_path):
+    local = {"dataset": f"folder:{tmp_path}/data/pets", "weights": str(tmp_path / "weights" / "mine.weights.h5"),
+             "from": str(tmp_path / "runs" / "source"), "out": str(tmp_path / "runs" / "pets")}
+    run = make_adapter(tmp_path / "runs" / "pets", name="pets", seed=4, dataset=local["dataset"], extra={
+        "training": {"target": f"npz:{tmp_path}/target.npz"},
+        "parent": {"ref": local["from"], "name": "source"},
+        "pipeline": {**local, "backbone": "resnet50", "strategy": {"name": "feature-extraction"}}})
+    before = tree_state(run)
+    commit = pushed_commit(zoo("push", str(run), "alice/pets-paths"))
+    assert tree_state(run) == before and str(tmp_path) in (run / "config.json").read_text()  # the run keeps its paths
+
+    text = alice.server.store.git("alice/pets-paths", "show", f"{commit}:config.json")
+    card = alice.server.store.git("alice/pets-paths", "show", f"{commit}:README.md")
+    assert str(tmp_path) not in text and str(tmp_path) not in card
+    published = json.loads(text)
+    assert published["training"]["dataset"] == "folder:pets" and published["training"]["target"] == "npz:target.npz"
+    assert published["parent"] == {"ref": "source", "name": "source"}
+    assert published["pipeline"] == {"dataset": "folder:pets", "weights": "mine.weights.h5", "from": "source",
+                                     "out": "pets", "backbone": "resnet50",
+                                     "strategy": {"name": "feature-extraction"}}
+    pulled = zoo("pull", f"hf://alice/pets-paths@{commit}")  # and it is still a valid, verified adapter
+    assert pulled.exit_code == 0, pulled
+
+
+def test_a_silent_hub_fails_within_the_read_timeout(zoo, alice, adapter_v1, monkeypatch):
+    """A server that accepts connections and never answers: pull and push give up after ZOO_READ_TIMEOUT."""
+    commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-silent"))
+    before = tree_state(adapter_v1)
+    monkeypatch.setenv("ZOO_READ_TIMEOUT", "1")
+    with silent_server() as url:
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        for command, action, where in [
+            (("pull", "hf://alice/pets-silent"), "pull", "'alice/pets-silent'"),
+            (("pull", f"hf://alice/pets-silent@{commit}"), "pull", f"'alice/pets-silent' at revision '{commit}'"),
+            (("push", str(adapter_v1), "alice/pets-silent"), "push", "'alice/pets-silent' at revision 'main'"),
+            (("push", str(adapter_v1), "alice/new-silent", "--register", "silent"), "push",
+             "'alice/new-silent' at revision 'main'"),
+        ]:
+            start = time.monotonic()
+            line = one_error_line(within(60, zoo, *command))
+            elapsed = time.monotonic() - start
+            assert line == (f"zoo: error: 127.0.0.1 did not answer within 1 s (ZOO_READ_TIMEOUT) during the {action} "
+                            f"of {where}; nothing local was changed: try again later, or allow more time with "
+                            "ZOO_READ_TIMEOUT"), line
+            assert 0.9 < elapsed < 10, (command, elapsed)
+    assert tree_state(adapter_v1) == before
+    assert not Path("registry.toml").exists()
+    assert head_sha(alice, "alice/pets-silent") == commit
+
+
+def test_pull_of_an_adapter_takes_no_weights_and_no_tensorflow(zoo, alice, adapter_v1):
+    line = one_error_line(zoo("pull", "hf://alice/pets-notf", "--weights", "imagenet"), exit_code=2)
+    assert "--weights chooses a backbone's weights; 'hf://alice/pets-notf' is an adapter" in line
+    commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-notf"))
+    for ref in ("hf://alice/pets-notf", f"hf://alice/pets-notf@{commit}"):  # downloaded, then served from the cache
+        pulled = subprocess.run([sys.executable, "-X", "importtime", "-m", "zoo", "pull", ref],
+                                capture_output=True, text=True, env=dict(os.environ), timeout=300)
+        assert pulled.returncode == 0, pulled.stderr[-3000:]
+        assert Path(pulled.stdout.strip()).name == commit
+        imported = re.findall(r"\|\s+((?:tensorflow|keras)(?:\.\S+)?)\s*$", pulled.stderr, flags=re.M)
+        assert not imported, imported[:5]
+
+
 def test_push_refuses_a_modified_run(zoo, alice, tmp_path):
     run = make_adapter(tmp_path / "run", seed=5)
     (run / "history.csv").write_text("changed\n")
@@ -321,3 +427,14 @@ def test_offline_pull_is_served_from_the_cache(zoo, zoo_process, alice, adapter_
     assert missing.stderr.strip().splitlines() == [
         "zoo: error: 'alice/never-pulled' is not in the local Hub cache and HF_HUB_OFFLINE is set; "
         "pull it once while online"]
+
+
+def test_shareable_config_cuts_local_paths_but_keeps_class_names():
+    from zoo.hubs import shareable_config
+
+    config = {"class_names": ["/x", "~other", "a/b"], "training": {"dataset": "folder:/home/me/data/pets"},
+              "parent": {"ref": "/home/me/runs/source"}, "backbone": {"weights": {"file": "w.h5"}}}
+    published = shareable_config(config)
+    assert published["class_names"] == ["/x", "~other", "a/b"]  # labels, never paths
+    assert published["training"]["dataset"] == "folder:pets" and published["parent"]["ref"] == "source"
+    assert config["training"]["dataset"] == "folder:/home/me/data/pets"  # the run's own copy unchanged

@@ -5,7 +5,10 @@ from __future__ import annotations
 import ast
 import re
 
-from zoo_hf.card import keras_applications_module, render
+import numpy as np
+import pytest
+
+from zoo_hf.card import KERAS_PREPROCESSING, keras_applications_module, render
 
 
 def base_config(**overrides):
@@ -13,7 +16,8 @@ def base_config(**overrides):
         "schema": "zoo.adapter/1",
         "name": "digits-da",
         "backbone": {"name": "resnet50v2", "source": "keras", "model": "ResNet50V2", "input_size": 64, "channels": 3,
-                     "preprocessing": "tf", "feature_dim": 2048, "weights": {"name": "imagenet"}},
+                     "preprocessing": "tf", "feature_dim": 2048, "weights": {"name": "imagenet"},
+                     "normalization": {"mode": "backbone"}, "options": {}},
         "strategy": {"name": "dann", "options": {"lambda_max": 1.0}},
         "training": {"epochs": 5, "batch_size": 32, "lr": 1e-05, "seed": 0, "dataset": "digits", "target": "digits-m"},
         "class_names": [str(i) for i in range(10)],
@@ -65,3 +69,49 @@ def test_keras_application_modules():
     assert [keras_applications_module(m) for m in ("VGG16", "VGG19", "ResNet101", "ResNet152V2", "EfficientNetB3",
                                                    "MobileNetV2", "Made-Up")] == [
         "vgg16", "vgg19", "resnet", "resnet_v2", "efficientnet", "mobilenet_v2", None]
+
+
+def with_backbone(**changes):
+    config = base_config()
+    config["backbone"] = {**config["backbone"], **changes}
+    return config
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"options": {"pooling": "max"}}, "Its backbone pools features with `max` pooling, not the average, so loading this "
+                                      "adapter needs zoo."),
+    ({"preprocessing": "caffe"}, "Its backbone's `caffe` preprocessing is not what "
+                                 "`keras.applications.resnet_v2.preprocess_input` does (`tf`), so loading this adapter "
+                                 "needs zoo."),
+    ({"normalization": {"mode": "standardize", "mean": [1, 2, 3], "variance": [1, 1, 1]}},
+     "Its input scaling (`--normalization standardize`) replaces the backbone's own, so loading this adapter needs zoo."),
+    ({"weights": {"name": "none"}}, "Its backbone started from random weights that no file holds, so loading this "
+                                    "adapter needs zoo."),
+    ({"options": None}, "The run does not record how its backbone pools features, so loading this adapter needs zoo."),
+])
+def test_no_plain_keras_snippet_unless_it_rebuilds_the_same_model(changes, reason):
+    """The snippet means average pooling and the module's preprocess_input: anything else needs zoo."""
+    config = with_backbone(**changes)
+    if changes.get("options", {}) is None:
+        del config["backbone"]["options"]
+    card = parse(render(config, {"accuracy": 0.5}, "bob/other", None))
+    assert "```python" not in card.text and "keras.applications." not in card.text.replace(reason, "")
+    assert reason in card.text
+    assert "zoo pull hf://bob/other" in card.text and "zoo predict hf://bob/other IMAGES..." in card.text
+
+
+def test_registry_pooling_option_average_is_the_snippet():
+    card = parse(render(with_backbone(options={"pooling": "avg"}), {}, "bob/avg", None))
+    assert 'pooling="avg"' in card.text and "keras.applications.resnet_v2.preprocess_input(images)" in card.text
+
+
+def test_keras_preprocessing_table_is_what_keras_does():
+    """Each module's preprocess_input, run on the same pixels, is the zoo mode the card pairs it with."""
+    import keras
+
+    from zoo.preprocessing import preprocess
+
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    for module, mode in KERAS_PREPROCESSING.items():
+        theirs = np.asarray(getattr(keras.applications, module).preprocess_input(pixels.copy()))
+        np.testing.assert_allclose(theirs, preprocess(pixels.copy(), mode), rtol=1e-5, atol=1e-4, err_msg=module)

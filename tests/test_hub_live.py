@@ -18,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hubtools import file_sums, make_adapter  # noqa: E402
 
+from zoo.hubs import shareable_config  # noqa: E402
+
 LIVE_TOKEN = os.environ.get("ZOO_HF_LIVE_TOKEN")
 
 pytestmark = [pytest.mark.live, pytest.mark.skipif(not LIVE_TOKEN, reason="set ZOO_HF_LIVE_TOKEN to run against huggingface.co")]
@@ -37,8 +39,9 @@ def test_private_push_and_pull_on_the_real_hub(zoo, monkeypatch, tmp_path):
         pulled = zoo("pull", f"hf://{repo_id}", "--json")
         assert pulled.exit_code == 0, pulled
         path = Path(json.loads(pulled.stdout)["path"])
-        names = ["config.json", *json.loads((run / "config.json").read_text())["files"]]
-        assert file_sums(path, names) == file_sums(run, names)
+        config = json.loads((run / "config.json").read_text())
+        assert file_sums(path, config["files"]) == file_sums(run, config["files"])
+        assert json.loads((path / "config.json").read_text()) == shareable_config(config)  # no local paths
         assert LIVE_TOKEN not in pushed.stdout + pushed.stderr + (path / "README.md").read_text()
     finally:
         api.delete_repo(repo_id, missing_ok=True)

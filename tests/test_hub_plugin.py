@@ -110,3 +110,25 @@ def test_the_core_reaches_hubs_only_through_their_spec():
 
     source = Path(zoo.hubs.__file__).read_text()
     assert "zoo_hf" not in source and "huggingface_hub" not in source
+
+
+def test_pulled_files_must_be_recorded_but_the_card_and_gitattributes(catalog, tmp_path):
+    """Any hub: besides config.json, only README.md and .gitattributes may be unrecorded."""
+    from zoo.hubs import push_adapter, resolve_run
+
+    run = make_adapter(tmp_path / "run", seed=9)
+    commit = push_adapter(catalog, run, "team/files", hub_name="shelf")["commit"]
+    shelf = tmp_path / "shelf" / "team" / "files" / commit
+    (shelf / "README.md").write_text("# a card\n")
+    (shelf / ".gitattributes").write_text("*.keras filter=lfs\n")
+    assert resolve_run(f"shelf://team/files@{commit}", catalog) == shelf
+
+    (shelf / "plots").mkdir()
+    (shelf / "plots" / "extra.png").write_bytes((run / "curves.png").read_bytes())
+    with pytest.raises(ZooError, match=r"^shelf://team/files@[0-9a-f]{40} carries 'plots/extra.png', which its "
+                                       r"config.json does not record with a sha256; refusing it$"):
+        resolve_run(f"shelf://team/files@{commit}", catalog)
+    (shelf / "plots" / "extra.png").unlink()
+    (shelf / ".hidden.json").write_text("{}")  # other hidden files are refused too
+    with pytest.raises(ZooError, match="carries '.hidden.json', a file type zoo never loads from a hub"):
+        resolve_run(f"shelf://team/files@{commit}", catalog)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 from datasets_helpers import CLASSES, COLOURS, add_corrupt_files, class_image, make_class_folder, write_image
 from PIL import Image
 
-from zoo.datasets import Split
-from zoo.errors import UsageError
+from zoo.datasets import Split, image_problem
+from zoo.errors import UsageError, input_error
 from zoo.inputs import Augmentation, expand_image_paths, load_dataset, load_images, make_tf_dataset
 
 
@@ -118,7 +119,6 @@ def test_augmentation_parse():
     assert not Augmentation.parse("").enabled and not Augmentation.parse("none").enabled
     assert str(Augmentation.parse("flip,contrast=0.3")) == "flip=horizontal,contrast=0.3"
     assert Augmentation.parse(str(Augmentation.parse("all"))) == Augmentation.parse("all")
-    assert Augmentation.from_dict(Augmentation.parse("zoom").to_dict()) == Augmentation(zoom=0.1)
     with pytest.raises(UsageError, match="unknown augmentation 'blur'; choose from flip, rotation, zoom, contrast"):
         Augmentation.parse("flip,blur")
     with pytest.raises(UsageError, match="expected a number"):
@@ -152,7 +152,9 @@ def test_memory_cache_and_no_cache(pets):
     os.remove(train.files[0])
 
     assert len(stacked(cached)[0]) == 12  # served from memory
-    assert len(stacked(uncached)[0]) == 11  # the safety net drops the vanished file, no crash
+    with pytest.raises(Exception) as caught:  # never silently one image short of the labels
+        stacked(uncached)
+    assert str(input_error(caught.value)).startswith(f"TensorFlow cannot decode image {train.files[0]} ")
 
 
 def test_repeat_drop_remainder_and_map_images(pets):
@@ -207,17 +209,65 @@ def test_load_images_names_bad_and_missing_files(pets, tmp_path):
         load_images(str(tmp_path / "empty"), 8)
 
 
-def test_unreadable_but_screened_file_does_not_crash_tensorflow(tmp_path):
-    """A file broken after loading is dropped by the safety net, not fatal mid-epoch."""
+def truncated_copy(source, target, keep: float = 0.5):
+    """``target``: the first ``keep`` of ``source``'s bytes, a header that opens and pixels that end early."""
+    data = source.read_bytes()
+    target.write_bytes(data[: int(len(data) * keep)])
+    return target
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg"])
+def test_truncated_file_in_the_pipeline_is_an_error_naming_it(tmp_path, ext):
+    """A file that opens (its header is whole) but does not decode stops the pipeline with its name."""
+    noise = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    whole = write_image(tmp_path / f"whole.{ext}", noise)
+    cut = truncated_copy(whole, tmp_path / f"cut 'é'.{ext}")  # quotes and UTF-8, as TF escapes them
+    with Image.open(cut) as image:  # the cheap header check passes ...
+        assert image.size == (48, 48)
+    assert image_problem(str(cut)) is not None  # ... the full decode does not
+    good = [str(write_image(tmp_path / f"good_{i}.png", class_image("cat", i))) for i in range(3)]
+    # a loader that hands files over unscreened, with the bad one in the middle or last
+    for files in ([good[0], str(cut), good[1], good[2]], [*good, str(cut)]):
+        split = Split(labels=np.arange(len(files)) % 3, files=files)
+        with pytest.raises(Exception) as caught:
+            stacked(make_tf_dataset(split, image_size=8, batch_size=2, cache=False))
+        error = input_error(caught.value)
+        assert isinstance(error, UsageError), caught.value
+        assert str(error) == (f"TensorFlow cannot decode image {cut} (changed or removed since the dataset was "
+                              f"loaded, or a variant TensorFlow does not read); fix, convert or remove it and run again")
+
+
+@pytest.mark.parametrize("on_bad_image", ["skip", "fail"])
+def test_file_broken_after_loading_is_never_dropped_silently(tmp_path, on_bad_image):
+    """Skipping inside tf.data would pair later images with the wrong labels: either way, an error naming it."""
     root = make_class_folder(tmp_path / "pets", per_class=2)
+    train = load_dataset(f"folder:{root}", on_bad_image=on_bad_image).splits["train"]
+    truncated_copy(Path(train.files[2]), Path(train.files[2]), keep=0.3)
+
+    with pytest.raises(Exception) as caught:
+        stacked(make_tf_dataset(train, image_size=8, cache=False))
+
+    assert str(input_error(caught.value)).startswith(f"TensorFlow cannot decode image {train.files[2]} ")
+
+
+def test_every_file_decodes_in_order_with_known_length(tmp_path):
+    root = make_class_folder(tmp_path / "pets", per_class=3)
     train = load_dataset(f"folder:{root}").splits["train"]
-    with open(train.files[1], "wb") as handle:
-        handle.write(b"broken after screening")
 
-    images, labels = stacked(make_tf_dataset(train, image_size=8, cache=False))
+    dataset = make_tf_dataset(train, image_size=8, batch_size=4, cache=False)
+    images, labels = stacked(dataset)
 
-    assert len(images) == 5
-    assert list(labels) == [label for i, label in enumerate(train.labels) if i != 1]
+    assert int(dataset.cardinality()) == 3  # 9 images in batches of 4
+    assert list(labels) == list(train.labels)
+    for image, label in zip(images, labels):
+        assert np.abs(image.mean(axis=(0, 1)) - COLOURS[CLASSES[label]]).max() < 12
+
+
+def test_input_error_reads_escaped_paths_back():
+    wrapped = ("{{function_node __wrapped__IteratorGetNext}} assertion failed: [zoo input error: TensorFlow "
+               "cannot decode image /d/caf\\303\\251 \\'x\\'.png (why); what to do]\n\t [[{{node Assert/Assert}}]]")
+    assert str(input_error(RuntimeError(wrapped))) == "TensorFlow cannot decode image /d/café 'x'.png (why); what to do"
+    assert input_error(RuntimeError("some other failure")) is None
 
 
 def test_preview_writes_a_png_grid(zoo, tmp_path):
@@ -243,10 +293,34 @@ def test_preview_folder_with_val_split_and_errors(zoo, pets, tmp_path):
     assert missing.exit_code == 2
     assert "has no 'test' split; it has: train" in missing.stderr
 
-    wrong = zoo("preview", "digits", "--out", str(tmp_path / "grid.txt"))
+
+
+def test_preview_checks_the_suffix_before_loading(zoo, tmp_path):
+    """The folder does not exist either: the suffix error comes first, without loading anything."""
+    out = tmp_path / "grid.txt"
+
+    wrong = zoo("preview", f"folder:{tmp_path / 'no-such-folder'}", "--out", str(out))
+
     assert wrong.exit_code == 2
-    assert "write a .png, .jpg, .pdf or .svg file" in wrong.stderr
-    assert not (tmp_path / "grid.txt").exists()
+    assert wrong.stderr == f"zoo: error: --out '{out}': write a .png, .jpg, .pdf or .svg file\n"
+    assert not out.exists()
+
+
+def test_preview_formats_and_complete_files(zoo, tmp_path):
+    magic = {"jpg": b"\xff\xd8\xff", "pdf": b"%PDF-", "svg": b"<?xml", "png": b"\x89PNG"}
+    for ext, start in magic.items():
+        out = tmp_path / f"grid.{ext}"
+        result = zoo("preview", "digits", "--out", str(out), "--n", "4")
+        assert result.exit_code == 0, result
+        assert out.read_bytes().startswith(start), ext
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "grid.png").stat().st_mode & 0o777 == 0o666 & ~umask  # not a private temp file's 0600
+    before = (tmp_path / "grid.png").read_bytes()
+    again = zoo("preview", "digits", "--out", str(tmp_path / "grid.png"), "--n", "9")
+    assert again.exit_code == 0, again
+    assert (tmp_path / "grid.png").read_bytes() != before  # replaced whole
+    assert sorted(os.listdir(tmp_path)) == [f"grid.{ext}" for ext in sorted(magic)]  # no temp files left
 
 
 def test_bmp_decodes_like_png(tmp_path):

@@ -138,3 +138,39 @@ def test_plugin_cannot_replace_a_core_command(zoo, site):
     assert plugins["takes"]["status"] == "error"
     assert "command 'train' is already provided by zoo itself" in plugins["takes"]["error"]
     assert "--strategy" in zoo("train", "--help").stdout  # still zoo's own
+
+
+FAILING_INPUT = '''
+    from zoo import hookimpl
+
+    @hookimpl
+    def zoo_commands(cli):
+        import click
+
+        @cli.command("read-images-test")
+        def read_images():
+            """Run a tf.data pipeline over a file that no longer decodes."""
+            import numpy as np
+
+            from zoo.datasets import Split
+            from zoo.inputs import make_tf_dataset
+
+            split = Split(labels=np.zeros(1, dtype=np.int64), files=[click.get_current_context().obj["bad_file"]])
+            for _ in make_tf_dataset(split, image_size=8, cache=False):
+                pass
+'''
+
+
+def test_a_decode_failure_inside_tensorflow_is_one_line_naming_the_file(zoo, site, tmp_path):
+    """TensorFlow wraps the pipeline's own check in its error text; the CLI gives back that one line."""
+    write_plugin(site, "zoo-test-input", "zt_input", FAILING_INPUT, entry_name="input")
+    bad = tmp_path / "cut.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG signature, nothing decodable after it
+    from zoo.cli import build_cli
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(build_cli(), ["read-images-test"], obj={"bad_file": str(bad)})
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith(f"zoo: error: TensorFlow cannot decode image {bad} "), result.output
+    assert "unexpected" not in result.output and "InvalidArgumentError" not in result.output

@@ -41,7 +41,20 @@ def test_known_values():
     np.testing.assert_allclose(preprocess(pixel, "unit")[0, 0, 0], [1.0, 0.0, 10 / 255], atol=1e-6)
     np.testing.assert_allclose(preprocess(pixel, "torch")[0, 0, 0],
                                [(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (10 / 255 - 0.406) / 0.225], atol=1e-5)
-    assert preprocess(pixel, "none") is pixel
+    assert preprocess(pixel, "none") is pixel  # float32 already: nothing to do
+
+
+def test_none_gives_float32_pixels_in_0_255_unchanged():
+    import tensorflow as tf
+
+    pixels = np.array([[[[255, 0, 10], [1, 128, 254]]]], dtype=np.uint8)
+    as_array = preprocess(pixels, "none")
+    as_tensor = preprocess(tf.constant(pixels), "none")
+
+    assert as_array.dtype == np.float32 and as_tensor.dtype == tf.float32
+    assert np.array_equal(as_array, pixels.astype(np.float32))
+    assert np.array_equal(as_tensor.numpy(), pixels.astype(np.float32))
+    assert preprocessing_layers("none") == []  # the model's float32 input is the pixels as they are
 
 
 @pytest.mark.parametrize("mode", MODES)

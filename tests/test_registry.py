@@ -106,6 +106,10 @@ def test_user_config_dir_is_the_default_user_layer(isolated, zoo):
      preprocessing = "imagenet"
      """, "backbones.bad: field 'preprocessing': must be one of caffe, torch, tf, unit, none, got 'imagenet'"),
     ("""
+     [backbones.resnet50]
+     preprocessing_in = "pipeline"
+     """, "backbones.resnet50: field 'preprocessing_in': unknown field; known fields are"),  # always in the model
+    ("""
      [backbones.resnet50.weights.imagenet]
      sha256 = "nothex"
      """, "backbones.resnet50: field 'weights.imagenet.sha256': must be 64 lowercase hex digits, got 'nothex'"),

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from weights_http import serve
+from weights_http import serve, silent_server
 from zoo.backbones import build_backbone, resolve_unfreeze, stage_layers
 from zoo.catalog import Catalog
 from zoo.errors import UsageError, ZooError
@@ -282,3 +282,89 @@ def test_module_with_only_a_serving_signature(tmp_path):
     model = keras.Model(inputs := keras.Input((32, 32, 3)), layer(inputs))
     np.testing.assert_allclose(model.predict(x, verbose=0), 2.0 * x.mean(axis=(1, 2)), rtol=1e-5)
     assert len(layer.trainable_weights) == 1
+
+
+def test_bad_archives_and_gs_handles_are_one_line_usage_errors(tmp_path, zoo):
+    good = tmp_path / "good.tar.gz"
+    module = tmp_path / "module"
+    module.mkdir()
+    (module / "saved_model.pb").write_bytes(b"\0" * 4096)
+    (module / "variables.bin").write_bytes(os.urandom(200_000))  # incompressible, so cutting it truncates the data
+    with tarfile.open(good, "w:gz") as tar:
+        tar.add(module, arcname="module")
+    data = good.read_bytes()
+    (tmp_path / "truncated.tar.gz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "text.tar.gz").write_text("this is not an archive\n" * 10)
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0xFF
+    (tmp_path / "damaged.tar.gz").write_bytes(bytes(damaged))
+    expected = {
+        "truncated.tar.gz": "not a readable archive (it ends early, truncated)",
+        "text.tar.gz": "not a readable archive (not a tar, tar.gz, tar.bz2 or tar.xz file)",
+        "damaged.tar.gz": "not a readable archive (",
+    }
+    for name, reason in expected.items():
+        path = tmp_path / name
+        result = zoo("pull", f"tfhub:{path}")
+        assert result.exit_code == 2, result
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"zoo: error: TF Hub handle {path}: {reason}"), result
+        assert lines[0].endswith("; download it again or give the unpacked SavedModel folder"), result
+    cache = Path(os.environ["TFHUB_CACHE_DIR"])
+    assert not cache.exists() or list(cache.iterdir()) == []  # nothing half-unpacked left behind
+
+    result = zoo("pull", "tfhub:gs://bucket/models/resnet")
+    assert result.exit_code == 2 and result.stderr == (
+        "zoo: error: TF Hub handle gs://bucket/models/resnet: zoo does not read Google Cloud Storage; copy the module "
+        "(e.g. `gsutil cp -r gs://bucket/models/resnet .`) and give its local folder\n"), result
+
+
+UNPACK = """
+import json, sys, time
+start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))  # both processes start unpacking at the same moment
+from zoo_tfhub.handles import resolve
+print(json.dumps(str(resolve(sys.argv[1]))))
+"""
+
+
+def test_two_processes_unpacking_one_archive_both_succeed(modules, tmp_path):
+    """The second to finish finds the first one's folder in place: it uses it, and leaves nothing behind."""
+    import time
+
+    archive = tmp_path / "big_module.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(modules["hub_style"], arcname="module")
+        padding = tmp_path / "padding.bin"  # long enough to unpack that the two overlap
+        padding.write_bytes(os.urandom(40_000_000))
+        tar.add(padding, arcname="module/assets/padding.bin")
+    start = time.time() + 3
+    runs = [subprocess.Popen([sys.executable, "-c", UNPACK, str(archive), str(start)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(run.wait(timeout=300), *run.communicate()) for run in runs]
+    assert [code for code, _, _ in results] == [0, 0], results
+    paths = {json.loads(out) for _, out, _ in results}
+    cache = Path(os.environ["TFHUB_CACHE_DIR"])
+    assert len(paths) == 1 and Path(paths.pop()) == next(cache.iterdir()) / "module"
+    assert [p.name for p in cache.iterdir()] == [next(cache.iterdir()).name]  # one folder, no .partial leftovers
+    built = build(str(archive), input_size=32)  # and it is the module
+    assert built.spec.feature_dim == FEATURES
+
+
+def test_a_silent_module_server_fails_within_the_read_timeout(zoo, monkeypatch):
+    import time
+
+    monkeypatch.setenv("ZOO_READ_TIMEOUT", "1")
+    with silent_server() as base:
+        handle = f"{base}/module.tar.gz"
+        start = time.monotonic()
+        result = zoo("pull", f"tfhub:{handle}")
+        elapsed = time.monotonic() - start
+    assert result.exit_code == 1, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(
+        f"zoo: error: TF Hub module {handle} is not cached and 127.0.0.1 did not answer within 1 s (ZOO_READ_TIMEOUT); "
+        "download it on a connected machine"), result
+    assert elapsed < 30, elapsed
+    cache = Path(os.environ["TFHUB_CACHE_DIR"])
+    assert not cache.exists() or list(cache.iterdir()) == []  # no partial download, no stale lock

@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from weights_http import closed_port, serve
+from weights_http import closed_port, serve, silent_server
 from zoo.backbones import build_backbone
 from zoo.catalog import get_catalog, reset_catalog
 from zoo.errors import UsageError
@@ -210,6 +213,109 @@ def test_unreachable_server_fails_fast(vgg_reference):
         pull_backbone(get_catalog().backbone("vgg16"))
     assert time.monotonic() - start < 5
     assert cache_entries() == []
+
+
+def one_line(result, exit_code: int) -> str:
+    """The command failed with ``exit_code`` and said why in exactly one line, no traceback."""
+    assert result.exit_code == exit_code, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("zoo: error: ") and "Traceback" not in result.stderr, result
+    return lines[0]
+
+
+def test_stalled_download_gives_up_after_the_read_timeout(vgg_reference, monkeypatch, zoo):
+    """A server that takes the connection and then says nothing: one line after ZOO_READ_TIMEOUT, nothing cached."""
+    monkeypatch.setenv("ZOO_READ_TIMEOUT", "1.5")
+    with silent_server() as base:
+        pin_vgg(url=f"{base}/{VGG_FILE}", md5_value=md5(vgg_reference["path"]))
+        start = time.monotonic()
+        result = zoo("pull", "vgg16")
+        elapsed = time.monotonic() - start
+    assert result.exit_code == 1 and "Traceback" not in result.stderr, result
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("zoo: error: ")]  # after Keras' notice
+    assert "127.0.0.1 did not answer within 1.5 s (ZOO_READ_TIMEOUT) while downloading it; nothing was cached" in line
+    assert 1.4 < elapsed < 30, elapsed
+    assert cache_entries() == []  # no partial download left beside the cache either
+
+
+@pytest.mark.parametrize("variable, value", [("ZOO_READ_TIMEOUT", "abc"), ("ZOO_READ_TIMEOUT", "0"),
+                                             ("ZOO_CONNECT_TIMEOUT", "-1"), ("ZOO_CONNECT_TIMEOUT", "nan"),
+                                             ("ZOO_CONNECT_TIMEOUT", "inf")])
+@pytest.mark.parametrize("command", [("pull", "vgg16"), ("pull", "someone/adapter"), ("push", "run", "someone/adapter")])
+def test_bad_timeouts_are_usage_errors(monkeypatch, zoo, variable, value, command):
+    monkeypatch.setenv(variable, value)
+    line = one_line(zoo(*command), 2)
+    assert line == f"zoo: error: {variable} must be a number of seconds greater than 0, got {value!r}"
+    assert cache_entries() == []
+
+
+def test_timeouts_are_checked_where_a_download_starts(vgg_reference, monkeypatch):
+    """Library use, without the CLI's up-front check: the same error when weights must be downloaded."""
+    pin_vgg(url=f"http://127.0.0.1:{closed_port()}/{VGG_FILE}", md5_value=md5(vgg_reference["path"]))
+    monkeypatch.setenv("ZOO_CONNECT_TIMEOUT", "soon")
+    with pytest.raises(UsageError, match="ZOO_CONNECT_TIMEOUT must be a number of seconds greater than 0, got 'soon'"):
+        resolve_weights(get_catalog().backbone("vgg16"))
+
+
+def test_bad_weights_files_are_usage_errors(tmp_path, zoo):
+    """--weights FILE: missing, a folder, a wrong kind of file or not what its name says: exit 2, the file named."""
+    (tmp_path / "notes.txt").write_text("not weights")
+    (tmp_path / "fake.h5").write_bytes(b"not an HDF5 file at all")
+    (tmp_path / "fake.keras").write_bytes(b"not a zip archive")
+    (tmp_path / "folder.h5").mkdir()
+    cases = {
+        "missing.h5": "weights file '{}' not found",
+        "notes.txt": "weights file '{}' is not a Keras weights file: its name must end in .h5, .hdf5, .keras, "
+                     ".weights.h5",
+        "fake.h5": "weights file '{}' is not an HDF5 file; give a weights file saved by Keras",
+        "fake.keras": "weights file '{}' is not a .keras (zip) archive; give a weights file saved by Keras",
+        "folder.h5": "weights path '{}' is not a file",
+    }
+    for name, message in cases.items():
+        path = str(tmp_path / name)
+        line = one_line(zoo("pull", "vgg16", "--weights", path), 2)
+        assert line.startswith("zoo: error: " + message.format(path)), line
+    trained = zoo("train", "--backbone", "alexnet-small", "--dataset", "digits", "--weights", str(tmp_path / "fake.h5"),
+                  "--out", str(tmp_path / "run"))
+    assert one_line(trained, 2).startswith(f"zoo: error: weights file '{tmp_path / 'fake.h5'}' is not an HDF5 file")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_weights_file_is_a_usage_error(tmp_path, zoo):
+    path = tmp_path / "locked.weights.h5"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n")
+    path.chmod(0)
+    line = one_line(zoo("pull", "vgg16", "--weights", str(path)), 2)
+    assert line == f"zoo: error: weights file '{path}' cannot be read (Permission denied)"
+
+
+def imported_tensorflow(stderr: str) -> bool:
+    """Whether ``python -X importtime`` reports an import of TensorFlow or Keras."""
+    return bool(re.search(r"\|\s+(tensorflow|keras)(\.\S+)?\s*$", stderr, flags=re.M))
+
+
+def test_pull_imports_tensorflow_only_to_download(tmp_path, monkeypatch):
+    """Weights already local: `zoo pull` answers without loading TensorFlow (it takes seconds to import)."""
+    Path("registry.toml").write_text(
+        '[backbones.tiny]\nsource = "keras"\nmodel = "MobileNetV2"\ninput_size = 32\nfeature_dim = 1280\n'
+        '[backbones.tiny.weights.local]\nfile = "tiny.weights.h5"\nurl = "http://127.0.0.1:1/tiny.weights.h5"\n')
+    cache_dir().mkdir(parents=True)
+    (cache_dir() / "tiny.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    env = {**os.environ, "ZOO_OFFLINE": "1"}
+
+    def pull(*args):
+        return subprocess.run([sys.executable, "-X", "importtime", "-m", "zoo", "pull", *args], capture_output=True,
+                              text=True, env=env, timeout=300)
+
+    cached = pull("tiny", "--weights", "local", "--json")
+    assert cached.returncode == 0, cached.stderr[-3000:]
+    assert json.loads(cached.stdout)["source"] == "cache"
+    assert not imported_tensorflow(cached.stderr)
+    # the probe does see TensorFlow when a command imports it
+    loads = subprocess.run([sys.executable, "-X", "importtime", "-c", "import keras"], capture_output=True, text=True,
+                           env=env, timeout=300)
+    assert imported_tensorflow(loads.stderr)
 
 
 def test_weights_choices():

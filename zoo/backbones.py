@@ -27,10 +27,9 @@ class BuiltBackbone:
     """A ready backbone.
 
     ``model`` maps ``(input_size, input_size, channels)`` RGB floats in [0, 255] to a
-    ``(feature_dim,)`` vector; its preprocessing layers come first unless the spec says
-    ``preprocessing_in = "pipeline"``, in which case the model expects
-    ``zoo.preprocessing.preprocess(images, spec.preprocessing)``. ``base`` is the source's
-    own model (no preprocessing): its layers are the ones stages name.
+    ``(feature_dim,)`` vector, with the spec's preprocessing layers first: a saved model
+    takes raw pixels, so nothing outside it has to know the backbone's convention.
+    ``base`` is the source's own model (no preprocessing): its layers are the ones stages name.
     """
 
     model: Any
@@ -42,10 +41,6 @@ class BuiltBackbone:
     @property
     def feature_dim(self) -> int:
         return self.spec.feature_dim
-
-    @property
-    def preprocessing_in_model(self) -> bool:
-        return self.spec.preprocessing_in == "model"
 
 
 def check_input_size(spec: BackboneSpec, input_size: int | None) -> int:
@@ -88,10 +83,7 @@ def build_backbone(spec: BackboneSpec, *, weights: str | None = "default", input
     base = load_object(source.builder)(spec, weights=resolved.path, input_size=size)
     feature_dim = _feature_dim(spec, base)
     inputs = keras.Input((size, size, spec.channels), name="image")
-    x = inputs
-    if spec.preprocessing_in == "model":
-        x = apply_layers(preprocessing_layers(spec.preprocessing, spec.channels), x)
-    outputs = base(x)
+    outputs = base(apply_layers(preprocessing_layers(spec.preprocessing, spec.channels), inputs))
     model = keras.Model(inputs, outputs, name=model_name(spec))
     return BuiltBackbone(model=model, spec=dataclasses.replace(spec, feature_dim=feature_dim), input_size=size,
                          weights=resolved, base=base)

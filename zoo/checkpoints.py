@@ -8,9 +8,14 @@ a kill at any instant leaves a state file and the very weights it was written wi
 
 A fine-tuned ResNet50 and its optimizer are a few hundred MB, so the values are copied
 when an epoch ends and written by a background thread, at low priority, while the next
-epoch trains (one write in flight per phase). Reading a checkpoint, or
-:meth:`CheckpointStore.flush`, waits for the write in flight; so does the interpreter at
-exit, so Ctrl-C still leaves the last finished epoch on disk.
+epoch trains (one write in flight per phase). Reading a checkpoint waits for the write
+in flight; so does the interpreter at exit, so Ctrl-C still leaves the last finished
+epoch on disk. Marking a phase done rewrites ``state.json`` alone: its last epoch's
+weights are already there.
+
+The store lives in a run's work folder (``OUT.partial/checkpoints``); a checkpoint that
+does not fit the model it is restored into (other settings, another version of a
+strategy) is refused with a :class:`~zoo.errors.ZooError` naming that folder.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.errors import ZooError
 from zoo.fileio import atomic_write_text
 
 STATE = "state.json"
@@ -76,14 +82,18 @@ def _write(folder: Path, arrays: dict[str, np.ndarray], state: PhaseState) -> No
     tmp = Path(tempfile.mkdtemp(prefix=".weights-", dir=folder))
     for key, value in arrays.items():
         np.save(tmp / f"{key}.npy", value, allow_pickle=False)
-    name = f"weights-{state.epoch:04d}{'-done' if state.done else ''}"
+    name = f"weights-{state.epoch:04d}"
     if name == current:
         name += "-again"
     os.replace(tmp, folder / name)
-    atomic_write_text(folder / STATE, json.dumps({"epoch": state.epoch, "done": state.done, "weights": name,
-                                                  "history": state.history}))
+    _write_state(folder, state, name)
     if current:
         shutil.rmtree(folder / current, ignore_errors=True)
+
+
+def _write_state(folder: Path, state: PhaseState, weights: str) -> None:
+    atomic_write_text(folder / STATE, json.dumps({"epoch": state.epoch, "done": state.done, "weights": weights,
+                                                  "history": state.history}))
 
 
 def _wait(folder: Path) -> None:
@@ -115,11 +125,8 @@ class CheckpointStore:
         return (self.root / phase).absolute()
 
     def state(self, phase: str) -> PhaseState | None:
-        _wait(self._dir(phase))
-        data = _read_state(self._dir(phase))
-        if data is None:
-            return None
-        return PhaseState(epoch=data["epoch"], done=data["done"], history=data["history"])
+        saved = self._saved(phase)
+        return None if saved is None else PhaseState(saved["epoch"], saved["done"], saved["history"])
 
     def save(self, phase: str, model, state: PhaseState, wait: bool = False) -> None:
         """Checkpoint ``model`` (and its optimizer, when built) after an epoch.
@@ -141,39 +148,67 @@ class CheckpointStore:
         if wait:
             _wait(folder)
 
-    def flush(self) -> None:
-        """Wait until every checkpoint this store has in flight is on disk."""
-        root = self.root.absolute()
-        with _in_flight_lock:
-            folders = [folder for folder in _in_flight if folder.parent == root]
-        for folder in folders:
-            _wait(folder)
+    def mark_done(self, phase: str, model, history: list[dict[str, Any]]) -> None:
+        """Record that ``phase`` is finished, keeping the weights of its last checkpoint.
+
+        Only ``state.json`` is rewritten: the last epoch's weights are on disk already.
+        With no checkpoint yet (a phase of no epochs), ``model`` is saved in full.
+        """
+        folder = self._dir(phase)
+        saved = self._saved(phase)
+        if saved is None:
+            self.save(phase, model, PhaseState(epoch=0, done=True, history=list(history)), wait=True)
+            return
+        _write_state(folder, PhaseState(saved["epoch"], True, list(history)), saved["weights"])
 
     def restore(self, phase: str, model) -> PhaseState | None:
-        """Load the last checkpoint of ``phase`` into ``model`` (and its optimizer)."""
-        state = self.state(phase)
-        if state is None:
+        """Load the last checkpoint of ``phase`` into ``model`` (and its optimizer).
+
+        Raises :class:`ZooError` when the checkpoint does not fit: another number or
+        shape of weights or optimizer variables than ``model`` has.
+        """
+        saved = self._saved(phase)
+        if saved is None:
             return None
-        weights, optimizer_values = _load_arrays(self._dir(phase), _read_state(self._dir(phase)))
-        model.set_weights(weights)
+        weights, optimizer_values = _load_arrays(self._dir(phase), saved)
+        self._check_fits(phase, "weights", weights, model.weights)
         optimizer = getattr(model, "optimizer", None)
         if optimizer_values and optimizer is not None:
             if not optimizer.built:
                 optimizer.build(model.trainable_variables)
-            if len(optimizer.variables) == len(optimizer_values):
-                for variable, value in zip(optimizer.variables, optimizer_values):
-                    variable.assign(value)
-        return state
+            self._check_fits(phase, "optimizer variables", optimizer_values, optimizer.variables)
+            for variable, value in zip(optimizer.variables, optimizer_values):
+                variable.assign(value)
+        model.set_weights(weights)
+        return PhaseState(epoch=saved["epoch"], done=saved["done"], history=saved["history"])
+
+    def _saved(self, phase: str) -> dict[str, Any] | None:
+        _wait(self._dir(phase))
+        return _read_state(self._dir(phase))
+
+    def _check_fits(self, phase: str, what: str, values: list[np.ndarray], variables) -> None:
+        """Refuse before anything is assigned: one line naming the checkpoint and the way out."""
+        shapes = [tuple(np.shape(v)) for v in values]
+        expected = [tuple(v.shape) for v in variables]
+        if shapes == expected:
+            return
+        if len(shapes) != len(expected):
+            found = f"it holds {len(shapes)} {what}, this run has {len(expected)}"
+        else:
+            index = next(i for i, (a, b) in enumerate(zip(shapes, expected)) if a != b)
+            found = f"its {what} #{index} has shape {shapes[index]}, this run's {expected[index]}"
+        raise ZooError(f"the checkpoint of phase '{phase}' in '{self._dir(phase)}' does not fit this run "
+                       f"({found}): it was written with other settings; start afresh by deleting "
+                       f"'{self.root.parent}', or resume with the settings it was started with")
 
 
-def epoch_checkpoint_callback(store: CheckpointStore, phase: str, history: list[dict[str, Any]],
-                              extra_row: dict[str, Any] | None = None):
+def epoch_checkpoint_callback(store: CheckpointStore, phase: str, history: list[dict[str, Any]]):
     """A Keras callback that records each epoch's logs and checkpoints the model."""
     import keras
 
     class EpochCheckpoint(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            row = {"phase": phase, "epoch": epoch + 1, **(extra_row or {})}
+            row = {"phase": phase, "epoch": epoch + 1}
             row.update({k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0})
             history.append(row)
             store.save(phase, self.model, PhaseState(epoch=epoch + 1, history=list(history)))

@@ -89,6 +89,12 @@ class ZooGroup(click.Group):
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
+            from zoo.errors import input_error
+
+            error = input_error(exc)  # a pipeline check's one line, wrapped by TensorFlow
+            if error is not None:
+                click.echo(f"zoo: error: {error}", err=True)
+                ctx.exit(error.exit_code)
             click.echo(f"zoo: error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
             ctx.exit(1)
 

@@ -22,8 +22,6 @@ import numpy as np
 
 from zoo.errors import UsageError
 
-SPLITS = ("train", "val", "test")
-
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 """File endings read as images (TensorFlow decodes all four formats natively)."""
 
@@ -113,9 +111,6 @@ class LoadedDataset:
     splits: dict[str, Split]
     bad_files: list[tuple[str, str]] = field(default_factory=list)
 
-    def split(self, name: str) -> Split | None:
-        return self.splits.get(name)
-
     def require(self, name: str) -> Split:
         """The split called ``name``, or a UsageError listing the splits there are."""
         if name not in self.splits:
@@ -125,7 +120,7 @@ class LoadedDataset:
         return self.splits[name]
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """Examples per class in each split, for ``zoo info`` and metrics."""
+        """Examples per class in each split (unlabelled ones as ``"(unlabelled)"``)."""
         return {name: class_counts(split.labels, self.class_names) for name, split in self.splits.items()}
 
     def with_val_split(self, fraction: float, seed: int = 0) -> "LoadedDataset":
@@ -141,16 +136,6 @@ class LoadedDataset:
         splits = {"train": train.subset(keep), "val": train.subset(held)}
         splits.update({k: v for k, v in self.splits.items() if k not in splits})
         return LoadedDataset(self.ref, list(self.class_names), splits, list(self.bad_files))
-
-    def summary(self) -> dict[str, Any]:
-        """Classes, split sizes, per-class counts and skipped files, JSON-able (for reports)."""
-        return {
-            "classes": list(self.class_names),
-            "num_classes": len(self.class_names),
-            "splits": {name: len(split) for name, split in self.splits.items()},
-            "counts": self.counts(),
-            "bad_files": [{"path": p, "reason": r} for p, r in self.bad_files],
-        }
 
 
 def class_counts(labels: Iterable[int], class_names: list[str]) -> dict[str, int]:

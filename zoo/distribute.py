@@ -8,7 +8,8 @@ trains with ``strategy.run`` over a distributed dataset instead: the loss is ave
 over the *global* batch (Keras' optimizer sums the replicas' gradients), and the
 epoch's loss and accuracy are summed across every replica before they are reported.
 Prediction (``model.predict``) works under the strategy as it is: Keras gathers the
-workers' outputs back into order.
+workers' outputs back into order. Every worker runs the same ``zoo train`` command
+(same ``--out``); only the chief writes the run folder (:func:`scratch_name`).
 """
 
 from __future__ import annotations
@@ -80,6 +81,22 @@ def read_tf_config() -> str:
         raise UsageError(f"TF_CONFIG's task index {index!r} is not a position in its job "
                          f"'{task['type']}' (0 to {len(members) - 1})")
     return raw
+
+
+def scratch_name(distribute: str) -> str | None:
+    """``None`` for a process that writes the run folder, else ``worker-N`` (its scratch folder's suffix).
+
+    Under ``multi-worker`` only the chief writes ``OUT``: the task of type ``chief``, or
+    worker 0 when the cluster has no chief. Every other worker trains the same model
+    (its collective ops need it) but keeps its files in ``OUT.worker-N``, so no two
+    processes ever write one folder.
+    """
+    if distribute != "multi-worker":
+        return None
+    config = json.loads(read_tf_config())
+    task, cluster = config["task"], config["cluster"]
+    chief = task["type"] == "chief" or (task["type"] == "worker" and task["index"] == 0 and "chief" not in cluster)
+    return None if chief else f"{task['type']}-{task['index']}"
 
 
 def is_multi_worker(strategy) -> bool:

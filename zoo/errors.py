@@ -57,5 +57,28 @@ def _closest(name: str, known: list[str]) -> list[str]:
     return [k for score, k in scored[:3] if score >= best - 0.05]
 
 
+INPUT_ERROR_MARK = "zoo input error: "
+"""Opens the message of a check that fails inside a ``tf.data`` pipeline (see :mod:`zoo.inputs`)."""
+
+
+def input_error(exc: BaseException) -> UsageError | None:
+    """The one-line UsageError inside a TensorFlow error raised by a zoo pipeline check, else None.
+
+    TensorFlow wraps such a message in its own text (function and node names) and
+    escapes quotes and non-ASCII bytes in it; this gives back the line written for the user.
+    """
+    text = str(exc)
+    start = text.find(INPUT_ERROR_MARK)
+    if start < 0:
+        return None
+    line = text[start + len(INPUT_ERROR_MARK):].split("\n", 1)[0].rstrip()
+    line = line[:-1] if line.endswith("]") else line
+    try:
+        line = line.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
+    except (UnicodeError, ValueError):
+        pass  # keep TensorFlow's escaped form: still readable
+    return UsageError(line)
+
+
 LISTABLE = {"backbone": "backbones", "strategy": "strategies", "dataset": "datasets", "adapter": "adapters"}
 """Kinds that `zoo list` shows, so an unknown name of theirs can point there."""

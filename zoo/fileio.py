@@ -8,6 +8,7 @@ on one file system, so readers see the old thing or the new thing, never a mix.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
@@ -83,9 +84,15 @@ def atomic_directory(destination: str | os.PathLike) -> Iterator[Path]:
     _usual_mode(tmp, directory=True)
     try:
         yield tmp
+        appeared = UsageError(f"'{destination}' appeared while zoo was writing it; nothing was overwritten")
         if destination.exists():
-            raise UsageError(f"'{destination}' appeared while zoo was writing it; nothing was overwritten")
-        os.rename(tmp, destination)
+            raise appeared
+        try:
+            os.rename(tmp, destination)
+        except OSError as exc:  # another process renamed its own into place in between
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise appeared from None
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

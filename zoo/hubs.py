@@ -18,8 +18,15 @@ anything the user can fix (authentication, missing repository or revision,
 unreachable server).
 
 Pulled adapters are verified here, not by the client: only the adapter's own file
-types are accepted (JSON, ``.keras``, ``.npz``, CSV, PNG, the card), and every file
-must match the sha256 its ``config.json`` records.
+types are accepted (JSON, ``.keras``, ``.npz``, CSV, PNG, the card); ``config.json``
+must record the head's sha256; every other file must be one it records and match its
+sha256. The only files it need not record are itself, the model card ``README.md``
+(regenerated on every push) and ``.gitattributes`` (the Hub's own); the card's pictures
+(``curves.png``, ``confusion.png``) are run files, recorded like the rest.
+
+What is pushed is the run's files as they are, except ``config.json``: its copy on the
+hub has local paths (dataset folders, weights files, parent runs, output folders)
+reduced to their last component (:func:`shareable_config`); the run itself is only read.
 """
 
 from __future__ import annotations
@@ -31,15 +38,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.artifacts import CARD, CONFIG, Adapter, read_adapter, read_config, verify_files
+from zoo.artifacts import CARD, CONFIG, HEAD, Adapter, read_adapter, read_config, verify_files
 from zoo.errors import UsageError, ZooError, unknown_name
+from zoo.registry import HEX40
 from zoo.specs import HubSpec, PushResult, load_object
 
 ADAPTER_FILE_PATTERNS = (CONFIG, CARD, "*.keras", "*.npz", "*.json", "*.csv", "*.png")
 """What an adapter may contain: data and pictures only, nothing that runs when loaded."""
 
+UNRECORDED_FILES = (CONFIG, CARD, ".gitattributes")
+"""Files a pulled adapter may hold without a recorded sha256."""
+
 DEFAULT_HUB = "hf"
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
+COMMIT = HEX40
+"""A full commit sha, a revision that never moves: the registry's pattern for pinned adapters, which hub
+plugins use too."""
+LOCAL = "<local>"
 REGISTRY_FILE = "registry.toml"
 """``zoo push --register`` writes to this file in the working directory."""
 
@@ -59,6 +73,60 @@ def publishable_files(config: dict[str, Any]) -> list[str]:
             f"(allowed: {', '.join(ADAPTER_FILE_PATTERNS)}); remove it from the run"
         )
     return [CONFIG, *files]
+
+
+PATH_FIELDS = {"out", "from", "ref", "weights"}
+"""Config keys whose values are local paths whenever they are not names or hub references."""
+
+
+KEPT_AS_THEY_ARE = frozenset({"class_names"})
+"""Config fields that are data, never paths: a class named ``/x`` must reach the Hub as ``/x``."""
+
+
+def shareable_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a run's config fit to publish: no local path in it, the run's own copy unchanged.
+
+    Absolute paths anywhere (``folder:/home/me/pets``, a weights file, an ad-hoc TF Hub
+    folder) and relative paths in :data:`PATH_FIELDS` (output folders, parent runs) become
+    their last component (``folder:pets``), or ``<local>`` when there is none. Names
+    (``digits``, ``imagenet``, ``tfds:mnist/3.0.1``) and hub references stay as they are.
+    """
+    def scrub(value: Any, key: str | None = None) -> Any:
+        if key in KEPT_AS_THEY_ARE:
+            return value
+        if isinstance(value, dict):
+            return {k: scrub(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        if isinstance(value, str):
+            return _public_text(value, relative_too=key in PATH_FIELDS)
+        return value
+
+    return scrub(config)
+
+
+def _public_text(text: str, *, relative_too: bool) -> str:
+    if text.startswith("file://"):
+        return _last_part(text)
+    if "://" in text:
+        return text  # hf://owner/repo, https://tfhub.dev/...: public references
+    kind, sep, rest = text.partition(":")
+    if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9_.+-]+", kind) and _is_local_path(rest, relative_too=False):
+        return f"{kind}:{_last_part(rest)}"  # folder:/data/pets, tfhub:/models/x (a one-letter kind is a drive)
+    return _last_part(text) if _is_local_path(text, relative_too=relative_too) else text
+
+
+def _is_local_path(text: str, *, relative_too: bool) -> bool:
+    if text.startswith(("/", "~", "\\", "file://")) or re.match(r"^[A-Za-z]:[\\/]", text):
+        return True
+    return relative_too and ("/" in text or "\\" in text)
+
+
+def _last_part(text: str) -> str:
+    if text.startswith("file://"):
+        text = text[len("file://"):]
+    parts = [p for p in re.split(r"[\\/]+", text) if p not in ("", ".", "..", "~")]
+    return parts[-1] if parts else LOCAL
 
 
 def adapter_summary(config: dict[str, Any]) -> str:
@@ -132,16 +200,24 @@ def client_for(hub: HubSpec):
 
 
 def check_pulled(path: Path, ref: HubRef) -> Adapter:
-    """Accept a downloaded adapter only if it is data of the adapter's kinds and checksums match."""
+    """Accept a downloaded adapter only if it is data of the adapter's kinds, every file in it
+    is one its config.json records (see :data:`UNRECORDED_FILES`), and checksums match."""
     if not (path / CONFIG).is_file():
         raise ZooError(f"{ref} is not a zoo adapter: it has no {CONFIG}")
     config = read_config(path)
-    listed = [f for f in config["files"] if not is_adapter_file(f)]
-    present = [p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file() or p.is_symlink()]
-    foreign = [f for f in present if not is_adapter_file(f) and not f.rsplit("/", 1)[-1].startswith(".")]
+    recorded = config["files"]
+    present = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file() or p.is_symlink())
+    listed = [f for f in recorded if not is_adapter_file(f)]
+    foreign = [f for f in present if not is_adapter_file(f) and f not in UNRECORDED_FILES]
     odd = listed or foreign
     if odd:
         raise ZooError(f"{ref} carries {odd[0]!r}, a file type zoo never loads from a hub; refusing it")
+    if HEAD not in recorded:
+        raise ZooError(f"{ref}: its {CONFIG} records no sha256 for {HEAD}, so the head cannot be verified; refusing it")
+    unrecorded = [f for f in present if f not in recorded and f not in UNRECORDED_FILES]
+    if unrecorded:
+        raise ZooError(f"{ref} carries {unrecorded[0]!r}, which its {CONFIG} does not record with a sha256; "
+                       "refusing it")
     try:
         verify_files(path, config)
     except ZooError as exc:

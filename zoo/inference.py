@@ -10,20 +10,31 @@ import numpy as np
 
 from zoo.errors import UsageError, ZooError
 
-def open_run(ref: str, catalog=None):
-    """A run directory, ``hf://repo[@rev]`` or a registered adapter, loaded and verified.
 
-    Only a run folder given by path counts as the user's own (it may use an ad-hoc
-    backbone); anything fetched from a hub must name registry backbones.
+def read_run(ref: str, catalog=None):
+    """``(adapter, trusted)`` for a run directory, ``hf://repo[@rev]`` or a registered adapter.
+
+    The adapter is verified (checksums). Only a run folder given by path is ``trusted``,
+    the user's own (it may use an ad-hoc backbone); anything fetched from a hub must
+    name registry backbones (see :func:`zoo.models.backbone_of`).
     """
     from zoo.artifacts import read_adapter
     from zoo.catalog import get_catalog
     from zoo.hubs import resolve_run
-    from zoo.models import load_run
 
     catalog = catalog or get_catalog()
     local = "://" not in str(ref) and os.path.isdir(ref)
-    return load_run(read_adapter(resolve_run(ref, catalog)), catalog, trusted=local)
+    return read_adapter(resolve_run(ref, catalog)), local
+
+
+def open_run(ref: str, catalog=None):
+    """A run directory, ``hf://repo[@rev]`` or a registered adapter, loaded and verified."""
+    from zoo.catalog import get_catalog
+    from zoo.models import load_run
+
+    catalog = catalog or get_catalog()
+    adapter, trusted = read_run(ref, catalog)
+    return load_run(adapter, catalog, trusted=trusted)
 
 
 def evaluate_run(loaded, dataset: str | None = None, split: str | None = None, *, batch_size: int = 64,
@@ -64,13 +75,14 @@ def evaluate_run(loaded, dataset: str | None = None, split: str | None = None, *
 
 
 def predict_files(loaded, paths: list[str], *, top_k: int = 1, batch_size: int = 64) -> list[dict[str, Any]]:
-    from zoo.inputs import expand_image_paths, load_images
+    from zoo.inputs import expand_image_paths, image_batches
 
     files = expand_image_paths(paths)
     classes = loaded.adapter.class_names
     top_k = max(1, min(top_k, len(classes)))
-    pixels = load_images(files, loaded.backbone.input_size, channels=loaded.backbone.spec.channels)
-    probs = predict_arrays(loaded.model, pixels, batch_size=batch_size)
+    batches = image_batches(files, loaded.backbone.input_size, channels=loaded.backbone.spec.channels,
+                            batch_size=batch_size)
+    probs = np.asarray(loaded.model.predict(batches, verbose=0), dtype=np.float32)
     if len(probs) != len(files):
         raise ZooError(f"{len(files) - len(probs)} of {len(files)} images could not be read; nothing predicted")
     rows = []
@@ -78,11 +90,6 @@ def predict_files(loaded, paths: list[str], *, top_k: int = 1, batch_size: int =
         order = np.argsort(-p)[:top_k]
         rows.append({"file": path, "predictions": [{"label": classes[i], "probability": float(p[i])} for i in order]})
     return rows
-
-
-def predict_arrays(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities for a batch of raw images: plain ``model.predict``, nothing added."""
-    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
 def export_run(loaded, out: str | os.PathLike, fmt: str) -> Path:

@@ -6,6 +6,11 @@ augments (training only, by option) and prefetches. Batches are float32 images i
 [0, 255] of shape ``(B, S, S, C)`` with int64 labels (-1 where unlabelled): each
 backbone's own preprocessing is part of the model, not of this pipeline.
 
+Image files are screened when a dataset is loaded (``on_bad_image``: skip or fail, the
+skipped ones named in ``bad_files``). The pipeline itself never drops an example, since
+callers pair its output with ``split.labels``: a file that fails to decode there
+(changed since loading) stops it with an error naming the file.
+
 Importing this module does not import TensorFlow; the functions that build datasets do.
 """
 
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +33,7 @@ from zoo.datasets import (
     is_image_file,
     screen_images,
 )
-from zoo.errors import UsageError, ZooError
+from zoo.errors import INPUT_ERROR_MARK, UsageError, ZooError
 
 SHUFFLE_BUFFER = 10_000
 """Largest shuffle buffer (examples); smaller splits are shuffled whole."""
@@ -152,17 +157,6 @@ class Augmentation:
                     raise UsageError(f"augmentation {name}={value!r}: expected a number, e.g. {name}=0.1") from None
         return cls(**values)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "Augmentation":
-        data = dict(data or {})
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise UsageError(f"unknown augmentation {', '.join(sorted(unknown))}; choose from {', '.join(cls.DEFAULTS)}")
-        return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     def __str__(self) -> str:
         parts = [f"flip={self.flip}"] if self.flip else []
         parts += [f"{name}={getattr(self, name):g}" for name in ("rotation", "zoom", "contrast") if getattr(self, name)]
@@ -228,18 +222,55 @@ def _decode_file(path, image_size: int, channels: int):
     return _to_model_input(image, image_size, channels)
 
 
+def _decoded_files(split: Split, image_size: int, channels: int):
+    """The split's files decoded in parallel, in order, every one of them or an error naming it.
+
+    Loaders screen files with Pillow, but a file can change after that, or be a variant
+    TensorFlow does not read. Dropping it here would shift every later image against
+    the labels that evaluation and feature caching take from ``split.labels``, so the
+    first file that fails stops the pipeline with :data:`zoo.errors.INPUT_ERROR_MARK`
+    and its path (:func:`zoo.errors.input_error` turns that into a UsageError).
+    """
+    import tensorflow as tf
+
+    count = len(split)
+    paths = tf.constant(np.asarray(split.files, dtype=str))
+    dataset = tf.data.Dataset.from_tensor_slices((tf.range(count, dtype=tf.int64), paths, split.labels))
+
+    def decode(index, path, label):
+        return index, _decode_file(path, image_size, channels), label
+
+    def check_in_order(expected, example):
+        index, image, label = example
+        missing = tf.gather(paths, tf.minimum(expected, count - 1))
+        message = tf.strings.join([INPUT_ERROR_MARK, "TensorFlow cannot decode image ", missing,
+                                   " (changed or removed since the dataset was loaded, or a variant TensorFlow "
+                                   "does not read); fix, convert or remove it and run again"])
+        with tf.control_dependencies([tf.debugging.Assert(tf.equal(index, expected), [message])]):
+            index = tf.identity(index)
+        return index + 1, (index, image, label)
+
+    def is_example(index, image, label):
+        return index < count
+
+    def without_index(index, image, label):
+        return image, label
+
+    end = tf.data.Dataset.from_tensors((tf.constant(count, tf.int64), tf.zeros([image_size, image_size, channels]),
+                                        tf.constant(-1, tf.int64)))
+    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
+    dataset = dataset.concatenate(end).scan(tf.constant(0, tf.int64), check_in_order)
+    dataset = dataset.filter(is_example).map(without_index)
+    return dataset.apply(tf.data.experimental.assert_cardinality(count))
+
+
 def _examples(split: Split, image_size: int, channels: int):
     """``(float32 image, int64 label)`` examples of a split, decoded and resized."""
     import tensorflow as tf
 
     parallel = tf.data.AUTOTUNE
     if split.kind == "files":
-        dataset = tf.data.Dataset.from_tensor_slices((np.asarray(split.files, dtype=str), split.labels))
-        dataset = dataset.map(lambda path, label: (_decode_file(path, image_size, channels), label),
-                              num_parallel_calls=parallel, deterministic=True)
-        # Files were screened with Pillow when loaded; this only guards against files
-        # changed or removed since then.
-        return dataset.ignore_errors()
+        return _decoded_files(split, image_size, channels)
     if split.kind == "images":
         images = np.asarray(split.images)
         if images.ndim == 3:
@@ -339,14 +370,19 @@ def load_images(paths, image_size: int, channels: int = 3) -> np.ndarray:
     Folders are expanded with :func:`expand_image_paths` (use it for the file names
     in the same order). Any unreadable file is a :class:`UsageError` naming it.
     """
-    files = expand_image_paths(paths)
+    batches = image_batches(expand_image_paths(paths), image_size, channels=channels)
+    return np.concatenate([images.numpy() for images, _ in batches], axis=0)
+
+
+def image_batches(files: list[str], image_size: int, channels: int = 3, batch_size: int = 64):
+    """``files``, screened (any unreadable one is a :class:`UsageError` naming it), as a
+    ``tf.data`` stream of ``(images, -1 labels)`` batches: decoding overlaps whatever
+    consumes it, and the whole set never sits in memory."""
     bad = screen_images(files)
     if bad:
         raise bad_images_error(bad, "the images given", show=5, advice="fix or remove them")
     split = Split(labels=np.full(len(files), -1), files=files)
-    batches = [images.numpy() for images, _ in make_tf_dataset(split, image_size=image_size, channels=channels,
-                                                                 batch_size=64, cache=False)]
-    return np.concatenate(batches, axis=0)
+    return make_tf_dataset(split, image_size=image_size, channels=channels, batch_size=batch_size, cache=False)
 
 
 def sample_images(split: Split, n: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:

@@ -141,7 +141,7 @@ def backbone_of(adapter: Adapter, catalog, trusted: bool):
                        "backbones for downloaded adapters: add a [backbones.NAME] entry for it, or copy the run locally")
     spec = catalog.backbone(name)
     for field, now in (("source", spec.source), ("model", spec.model), ("options", dict(spec.options))):
-        if field in recorded and recorded[field] != now:
+        if field in recorded and recorded[field] != json.loads(json.dumps(now)):  # as config.json has it: lists, not tuples
             raise ZooError(f"backbone '{spec.name}' now has {field} {now!r}, but the adapter at {adapter.path} was "
                            f"trained with {recorded[field]!r}; restore the registry entry it was made with")
     return spec
@@ -152,6 +152,17 @@ def base_weights_name(spec, recorded: dict) -> str:
     random ("none"), since the adapter's delta then holds every backbone variable."""
     name = (recorded.get("weights") or {}).get("name") or "none"
     return name if is_refetchable(spec, name) else "none"
+
+
+def check_base_weights(built, recorded: dict) -> None:
+    """Refuse a rebuilt base whose weights file is not the one the adapter's delta was made on."""
+    expected = (recorded.get("weights") or {}).get("sha256")
+    have = built.weights.sha256
+    if built.weights.name != "none" and expected and have and have != expected:
+        raise ZooError(
+            f"base weights for '{built.spec.name}' ({built.weights.path}) have sha256 {have[:12]}..., "
+            f"the adapter was trained on {expected[:12]}...; fetch the original weights"
+        )
 
 
 def load_run(adapter: Adapter, catalog=None, trusted: bool = False) -> LoadedRun:
@@ -169,12 +180,7 @@ def load_run(adapter: Adapter, catalog=None, trusted: bool = False) -> LoadedRun
     base_name = base_weights_name(spec, recorded)
     built, _ = build_normalized_backbone(spec, weights=base_name, input_size=recorded["input_size"],
                                          record=recorded.get("normalization") or {"mode": "backbone"}, catalog=catalog)
-    expected = (recorded.get("weights") or {}).get("sha256")
-    if base_name != "none" and expected and built.weights.sha256 and built.weights.sha256 != expected:
-        raise ZooError(
-            f"base weights for '{spec.name}' ({built.weights.path}) have sha256 {built.weights.sha256[:12]}..., "
-            f"the adapter was trained on {expected[:12]}...; fetch the original weights"
-        )
+    check_base_weights(built, recorded)
     if adapter.has(BACKBONE_DELTA):
         apply_delta(built.model, load_delta(adapter.file(BACKBONE_DELTA)), source=str(adapter.file(BACKBONE_DELTA)))
     head = load_head(adapter.file(HEAD))

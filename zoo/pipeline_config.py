@@ -29,6 +29,7 @@ Unknown keys are errors naming the key, so a typo never silently falls back to a
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,12 @@ class StageConfig:
             data["from" if f.name == "from_run" else f.name] = value
         data["strategy"] = {"name": self.strategy, **self.strategy_options}
         return data
+
+
+def default_out(config: StageConfig) -> Path:
+    """``runs/BACKBONE-STRATEGY-TIME``: where a run goes when no ``out`` is given."""
+    backbone = (config.backbone or "from-run").replace(":", "-").replace("/", "-")[:40]
+    return Path("runs") / f"{backbone}-{config.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 TOP_LEVEL_KEYS = {
@@ -131,14 +138,27 @@ def coerce_option(option: OptionSpec, value: Any, where: str) -> Any:
                           f"{option.type}, got {value!r}") from None
 
 
+def check_bounds(option: OptionSpec, value: Any, where: str) -> Any:
+    """A number inside the option's ``min``/``max`` (inclusive, either may be absent), else a ConfigError."""
+    if value is None or option.type not in ("int", "float"):
+        return value
+    low, high = option.min, option.max
+    if low is not None and value < low:
+        raise ConfigError(f"{where}: '{option.name}' must be >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise ConfigError(f"{where}: '{option.name}' must be <= {high}, got {value!r}")
+    return value
+
+
 def resolve_strategy_options(spec: StrategySpec, given: dict[str, Any], where: str) -> dict[str, Any]:
-    """The strategy's options with defaults filled in; unknown names are errors."""
+    """The strategy's options with defaults filled in; unknown names and values out of bounds are errors."""
     known = {o.name: o for o in spec.options}
     for key in given:
         if key not in known:
             names = ", ".join(sorted(known)) or "none"
             raise ConfigError(f"{where}: unknown option '{key}' for strategy '{spec.name}' (its options: {names})")
-    return {name: coerce_option(o, given[name], where) if name in given else o.default for name, o in known.items()}
+    return {name: check_bounds(o, coerce_option(o, given[name], where), where) if name in given else o.default
+            for name, o in known.items()}
 
 
 def stage_from_mapping(data: dict[str, Any], where: str) -> StageConfig:

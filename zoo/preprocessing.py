@@ -37,6 +37,7 @@ AFFINE: dict[str, Affine] = {
     "tf": Affine(False, (127.5, 127.5, 127.5), (127.5, 127.5, 127.5), False),
     # TF Hub image convention: [0, 1].
     "unit": Affine(False, (0.0, 0.0, 0.0), (255.0, 255.0, 255.0), False),
+    # The backbone scales its own input: it gets float32 pixels in [0, 255], unchanged.
     "none": Affine(False, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), False),
 }
 
@@ -56,30 +57,31 @@ def preprocess(images: Any, mode: str) -> Any:
 
     Numpy in, float32 numpy out (TensorFlow is not imported); anything else is treated
     as a tensor and stays one, so the function works inside ``tf.data.Dataset.map``.
+    ``none`` only makes the pixels float32: they stay in [0, 255], values unchanged.
     """
-    channels = int(images.shape[-1])
-    spec = affine(mode, channels)
-    if mode == "none":
-        return images
     import numpy as np
 
-    mean = np.asarray(spec.mean[:channels] if spec.per_channel else spec.mean[:1], dtype="float32")
-    std = np.asarray(spec.std[:channels] if spec.per_channel else spec.std[:1], dtype="float32")
+    channels = int(images.shape[-1])
+    spec = affine(mode, channels)
     if isinstance(images, np.ndarray):
         x = images.astype("float32", copy=False)
-        if spec.bgr:
-            x = x[..., ::-1]
-        return (x - mean) / std
-    import tensorflow as tf
+    else:
+        import tensorflow as tf
 
-    x = tf.cast(images, tf.float32)
+        x = tf.cast(images, tf.float32)
+    if mode == "none":
+        return x
+    mean = np.asarray(spec.mean[:channels] if spec.per_channel else spec.mean[:1], dtype="float32")
+    std = np.asarray(spec.std[:channels] if spec.per_channel else spec.std[:1], dtype="float32")
     if spec.bgr:
-        x = tf.reverse(x, axis=[-1])
+        x = x[..., ::-1] if isinstance(x, np.ndarray) else tf.reverse(x, axis=[-1])
     return (x - mean) / std
 
 
 def preprocessing_layers(mode: str, channels: int = 3, name: str = "preprocess") -> list:
     """Built-in Keras layers doing ``preprocess(x, mode)``, always in float32.
+
+    ``none`` needs no layer: the model's float32 input already holds the pixels in [0, 255].
 
     ``caffe`` needs a channel swap, which no scaling layer can do: a frozen 1x1 Conv2D
     with a permutation kernel and the negative mean as bias does swap and shift at once.

@@ -149,8 +149,7 @@ class _Checker:
 
 BACKBONE_FIELDS = {
     "source", "model", "input_size", "min_input_size", "fixed_size", "channels", "preprocessing",
-    "preprocessing_in", "feature_dim", "stages", "params", "weights", "default_weights", "options",
-    "description",
+    "feature_dim", "stages", "params", "weights", "default_weights", "options", "description",
 }
 WEIGHTS_FIELDS = {"file", "url", "sha256", "md5", "note"}
 
@@ -179,8 +178,6 @@ def _backbone(name: str, entry: _Entry) -> BackboneSpec:
         channels=c.get("channels", int, default=3, check=lambda v: v in (1, 3), expect="1 or 3"),
         preprocessing=c.get("preprocessing", str, default="none", check=lambda v: v in PREPROCESSING_MODES,
                             expect="one of " + ", ".join(PREPROCESSING_MODES)),
-        preprocessing_in=c.get("preprocessing_in", str, default="model", check=lambda v: v in ("model", "pipeline"),
-                               expect="'model' or 'pipeline'"),
         feature_dim=c.get("feature_dim", int, required=True, check=_positive, expect="an integer >= 1"),
         stages=_stages(c, entry.data.get("stages")),
         params=c.get("params", int, check=_positive, expect="an integer >= 1"),

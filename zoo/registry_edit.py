@@ -1,15 +1,20 @@
 """Adding an ``[adapters.NAME]`` entry to a registry file by editing its text.
 
 A registry file is written by people: comments, order and layout are theirs. So the
-entry is replaced or appended as text, never by re-serialising the whole file, and the
-result is parsed and validated before it atomically replaces the original.
+entry is replaced or appended as text, never by re-serialising the whole file. The
+result is validated as every later command will read it, on top of the other registry
+layers (built-in, user), before it replaces the original: under a unique temporary
+name beside it, then renamed. A registry file that is a symbolic link is edited where
+it points, so the link stays.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 from zoo.errors import ConfigError, UsageError
@@ -61,24 +66,45 @@ def _entry_span(lines: list[str], name: str) -> tuple[int, int] | None:
     return None
 
 
-def check_registry_file(path: str | Path) -> None:
-    """Refuse early (before any upload) when the file exists but would not load."""
+def _layers_with(path: Path, stand_in: Path) -> list[Path]:
+    """Every registry layer in order, with ``stand_in`` read in place of ``path`` (last if it is no layer)."""
+    from zoo.registry import layer_paths
+
+    target = os.path.realpath(path)
+    layers = [stand_in if os.path.realpath(p) == target else p for p in layer_paths()]
+    return layers if stand_in in layers else [*layers, stand_in]
+
+
+def _validate(path: Path, stand_in: Path) -> None:
+    """Load the registry as commands will, errors naming ``path`` rather than the stand-in."""
     from zoo.registry import load_registry
 
+    try:
+        load_registry(_layers_with(path, stand_in))
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace(str(stand_in), str(path))) from None
+
+
+def edited_file(path: str | Path) -> Path:
+    """The file an edit of ``path`` changes: the target of a symbolic link, else ``path``."""
+    return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+
+
+def check_registry_file(path: str | Path) -> None:
+    """Refuse early (before any upload) when the registry, with this file as it is, would not load."""
     path = Path(path)
     if path.exists():
-        _parse(path.read_text(encoding="utf-8"), path)
-        load_registry([path])
+        _parse(edited_file(path).read_text(encoding="utf-8"), path)
+        _validate(path, path)
 
 
 def set_adapter(path: str | Path, name: str, *, repo: str, revision: str, hub: str = "hf",
                 description: str = "") -> Path:
     """Add or replace ``[adapters.NAME]`` in the registry file at ``path``; return the path."""
-    from zoo.registry import load_registry
-
     check_adapter_name(name)
     path = Path(path)
-    text = path.read_text(encoding="utf-8") if path.exists() else NEW_FILE_HEADER
+    target = edited_file(path)
+    text = target.read_text(encoding="utf-8") if target.exists() else NEW_FILE_HEADER
     current = _parse(text, path)
     block = [f"[adapters.{name}]\n", f"repo = {toml_string(repo)}\n", f"revision = {toml_string(revision)}\n",
              f"hub = {toml_string(hub)}\n"]
@@ -101,13 +127,19 @@ def set_adapter(path: str | Path, name: str, *, repo: str, revision: str, hub: s
         lines.extend(block)
     new_text = "".join(lines)
     _parse(new_text, path)
-    tmp_check = path.with_name(f".{path.name}.check")
-    try:
-        atomic_write_text(tmp_check, new_text)
-        load_registry([tmp_check])  # the same validation every later command applies
-    except ConfigError as exc:
-        raise ConfigError(str(exc).replace(str(tmp_check), str(path))) from None
-    finally:
-        tmp_check.unlink(missing_ok=True)
-    atomic_write_text(path, new_text)
+    _replace_validated(path, target, new_text)
     return path
+
+
+def _replace_validated(path: Path, target: Path, text: str) -> None:
+    """Validate ``text`` from a uniquely named file beside ``target``, then atomically replace ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".check", dir=target.parent)
+    stand_in = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        _validate(path, stand_in)
+    finally:
+        stand_in.unlink(missing_ok=True)
+    atomic_write_text(target, text)  # its own unique temporary file, then os.replace

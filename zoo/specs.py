@@ -18,7 +18,10 @@ PREPROCESSING_MODES = ("caffe", "torch", "tf", "unit", "none")
 - ``torch``: scaled to [0, 1], minus the ImageNet mean, divided by its std;
 - ``tf``: scaled to [-1, 1] (Keras ResNet v2);
 - ``unit``: scaled to [0, 1] (the TF Hub image convention);
-- ``none``: passed through unchanged.
+- ``none``: none at all: the model gets float32 pixels in [0, 255] as they are.
+
+It always happens inside the model, in layers in front of the source's base model
+(:func:`zoo.backbones.build_backbone`), so a saved model takes raw pixels.
 """
 
 
@@ -69,7 +72,6 @@ class BackboneSpec:
     fixed_size: bool = False
     channels: int = 3
     preprocessing: str = "none"
-    preprocessing_in: str = "model"
     stages: tuple[tuple[str, tuple[str, ...]], ...] = ()
     params: int | None = None
     weights: tuple[WeightsSpec, ...] = ()
@@ -100,7 +102,7 @@ class BackboneSpec:
         data["options"] = dict(self.options)
         data["weights"] = {w.name: {k: v for k, v in asdict(w).items() if k != "name"} for w in self.weights}
         data["min_input_size"] = self.smallest_input
-        data["preprocessing"] = {"mode": self.preprocessing, "applied_in": self.preprocessing_in}
+        data["preprocessing"] = {"mode": self.preprocessing, "applied_in": "model"}
         return data
 
 
@@ -133,13 +135,19 @@ class BackboneSourceSpec:
 
 @dataclass(frozen=True)
 class OptionSpec:
-    """One parameter of a strategy or dataset, exposed as a CLI flag and a TOML key."""
+    """One parameter of a strategy or dataset, exposed as a CLI flag and a TOML key.
+
+    ``min`` and ``max`` (inclusive, numbers only) are checked before any training, so a
+    value out of range is a usage error naming the option, not a failure epochs later.
+    """
 
     name: str
     type: str = "str"  # str | int | float | bool | choice
     default: Any = None
     help: str = ""
     choices: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
 
     @property
     def flag(self) -> str:
@@ -150,8 +158,9 @@ class OptionSpec:
 class StrategySpec:
     """A transfer strategy: how a backbone and a new head are trained.
 
-    ``trainer`` is ``"pkg.mod:function"`` taking a :class:`zoo.pipeline.TrainJob` and
-    returning a :class:`zoo.pipeline.TrainOutcome`. ``options`` are its own
+    ``trainer`` is ``"pkg.mod:function"`` taking a :class:`zoo.training.TrainJob` and
+    returning a :class:`zoo.training.TrainOutcome` (the trainer contract lives in
+    :mod:`zoo.training`). ``options`` are its own
     parameters; they reach it as ``job.options`` with their defaults filled in.
     ``needs_target`` marks strategies that take an unlabelled target dataset.
     """

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from zoo.checkpoints import CheckpointStore, PhaseState, epoch_checkpoint_callback
+from zoo.checkpoints import CheckpointStore, epoch_checkpoint_callback
 from zoo.datasets import Split
 from zoo.distribute import check_trainable_across_workers, fit_across_workers, is_multi_worker
 
@@ -22,11 +22,19 @@ from zoo.distribute import check_trainable_across_workers, fit_across_workers, i
 class TrainJob:
     """Everything a strategy needs; it must not read anything else.
 
-    ``make_dataset(split, training)`` turns a :class:`zoo.datasets.Split` into batches of
-    raw RGB images in [0, 255] at the backbone's input size (shuffled and augmented
-    when ``training``). ``target`` is unlabelled data for domain adaptation: its labels
-    must not be used for training. ``target_eval`` (labelled, may be ``None``) is only
-    for reporting.
+    ``make_dataset(split, training, batch_size=None, repeat=False, seed=None)`` turns a
+    :class:`zoo.datasets.Split` into batches of raw RGB images in [0, 255] at the
+    backbone's input size (shuffled by ``seed``, default the job's, and augmented when
+    ``training``). ``target`` is unlabelled data for domain adaptation: its labels
+    must not be used for training. ``target_eval`` (may be ``None``) holds the target's
+    evaluation images, for reporting only; both reach the strategy with every label
+    blanked to -1 (the pipeline scores the target itself).
+
+    ``precision`` is the Keras dtype policy the trainer runs under (the pipeline has
+    set it globally already). ``fit``'s own step scales the loss under
+    ``mixed_float16`` (``compile`` wraps the optimizer in a ``LossScaleOptimizer``); a
+    model with its own ``train_step`` must do it itself, with
+    ``optimizer.scale_loss(loss)`` (a no-op for other optimizers).
     """
 
     backbone: Any  # zoo.backbones.BuiltBackbone
@@ -63,16 +71,26 @@ class TrainOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
+def phase_finished(job: TrainJob, phase: str, epochs: int) -> bool:
+    """Whether a resumed run already holds ``phase`` complete, so its inputs need not be prepared again."""
+    state = job.checkpoints.state(phase)
+    return state is not None and (state.done or state.epoch >= epochs)
+
+
 def fit_phase(job: TrainJob, phase: str, model, train_data, val_data=None, epochs: int | None = None,
-              steps_per_epoch: int | None = None, extra_callbacks: list | None = None,
-              history_extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+              steps_per_epoch: int | None = None, extra_callbacks: list | None = None) -> list[dict[str, Any]]:
     """``model.fit`` for one phase, resumable from its last checkpoint (see :mod:`zoo.checkpoints`).
 
-    ``model`` must be compiled. Returns this phase's history rows (one per epoch).
+    ``model`` must be compiled. Returns this phase's history rows (one per epoch). When
+    the phase is already finished (:func:`phase_finished`) the model is only restored,
+    and ``train_data`` may be ``None``.
     Under ``--distribute multi-worker`` the phase runs through
     :func:`zoo.distribute.fit_across_workers` (same checkpoints, history and callbacks);
     a model with its own ``train_step`` is refused there with
-    a :class:`UsageError`.
+    a :class:`UsageError`. The checkpoint of a finished phase holds the weights of its
+    last epoch: an ``extra_callbacks`` entry that changes the model when training ends
+    (``EarlyStopping(restore_best_weights=True)``) must save its result itself, or a
+    resumed run comes back with the last epoch's weights.
     """
     epochs = job.epochs if epochs is None else epochs
     across_workers = is_multi_worker(job.distribution)
@@ -88,7 +106,7 @@ def fit_phase(job: TrainJob, phase: str, model, train_data, val_data=None, epoch
     if initial_epoch:
         job.log(f"{phase}: resuming at epoch {initial_epoch + 1} of {epochs}")
     if epochs > initial_epoch:
-        callbacks = [epoch_checkpoint_callback(job.checkpoints, phase, history, history_extra),
+        callbacks = [epoch_checkpoint_callback(job.checkpoints, phase, history),
                      *(extra_callbacks or [])]
         if across_workers:  # Keras 3's fit cannot (keras-team/keras#20585)
             fit_across_workers(job.distribution, model, train_data, val_data, epochs=epochs,
@@ -97,5 +115,5 @@ def fit_phase(job: TrainJob, phase: str, model, train_data, val_data=None, epoch
         else:
             model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
                       steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=job.verbose, shuffle=False)
-    job.checkpoints.save(phase, model, PhaseState(epoch=epochs, done=True, history=history), wait=True)
+    job.checkpoints.mark_done(phase, model, history)
     return history

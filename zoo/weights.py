@@ -10,7 +10,10 @@ Order of search for a named weights file (a registry ``[backbones.X.weights.W]``
 
 A file with a pinned hash (``md5`` as Keras publishes, or our ``sha256``) that does not
 match is refused and never cached. ``ZOO_OFFLINE=1`` forbids the network; offline or not,
-a missing file is one error saying which file is needed and where to put it.
+a missing file is one error saying which file is needed and where to put it. A download
+waits at most ``ZOO_CONNECT_TIMEOUT`` seconds (default 10) for a connection and
+``ZOO_READ_TIMEOUT`` seconds (default 60) for each answer; the Hub and TF Hub clients
+use the same two settings.
 
 Importing this module is cheap: TensorFlow is imported only to download.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import shutil
 import sys
@@ -35,9 +39,11 @@ from zoo.specs import BackboneSpec, WeightsSpec
 OFFLINE_ENV = "ZOO_OFFLINE"
 MIRROR_ENV = "ZOO_WEIGHTS_DIR"
 CONNECT_TIMEOUT_ENV = "ZOO_CONNECT_TIMEOUT"
+READ_TIMEOUT_ENV = "ZOO_READ_TIMEOUT"
 DEFAULT_CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 60.0
-WEIGHT_FILE_SUFFIXES = (".h5", ".hdf5", ".keras", ".weights.h5", ".npz")
+DEFAULT_READ_TIMEOUT = 60.0
+WEIGHT_FILE_SUFFIXES = (".h5", ".hdf5", ".keras", ".weights.h5")
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 class WeightsUnavailable(ZooError):
@@ -99,12 +105,38 @@ def is_offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def connect_timeout() -> float:
+def _seconds(variable: str, default: float) -> float:
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
     try:
-        return float(os.environ.get(CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT))
+        value = float(text)
     except ValueError:
-        raise UsageError(f"{CONNECT_TIMEOUT_ENV} must be a number of seconds, "
-                         f"got {os.environ[CONNECT_TIMEOUT_ENV]!r}") from None
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{variable} must be a number of seconds greater than 0, got {text!r}")
+    return value
+
+
+def connect_timeout() -> float:
+    """Seconds to wait for a server to accept a connection (``ZOO_CONNECT_TIMEOUT``, default 10)."""
+    return _seconds(CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT)
+
+
+def read_timeout() -> float:
+    """Seconds to wait for a connected server's next bytes (``ZOO_READ_TIMEOUT``, default 60)."""
+    return _seconds(READ_TIMEOUT_ENV, DEFAULT_READ_TIMEOUT)
+
+
+def network_timeouts() -> tuple[float, float]:
+    """(connect, read) seconds, both checked: commands that may use the network call this first."""
+    return connect_timeout(), read_timeout()
+
+
+def unreachable(url: str, exc: OSError) -> str:
+    """``HOST cannot be reached (REASON)``, for the error of a failed :func:`check_reachable`."""
+    host = urllib.parse.urlsplit(url).hostname
+    return f"{host} cannot be reached ({exc.strerror or str(exc) or type(exc).__name__})"
 
 
 # -- hashes -------------------------------------------------------------------
@@ -158,13 +190,44 @@ def resolve_weights(spec: BackboneSpec, weights: str | None = None, *, progress:
     if named is not None:
         return fetch_weights(spec, named, progress=progress)
     path = Path(choice).expanduser()
-    if path.is_file():
-        return ResolvedWeights(path.name, path.resolve(), file_digests(path)[0], "file")
-    if path.exists():
-        raise UsageError(f"weights path '{choice}' is not a file")
-    if os.sep in choice or "/" in choice or choice.endswith(WEIGHT_FILE_SUFFIXES):
-        raise UsageError(f"weights file '{choice}' not found")
+    if path.exists() or os.sep in choice or "/" in choice or choice.endswith(WEIGHT_FILE_SUFFIXES):
+        return user_weights_file(choice)
     raise UsageError(f"backbone '{spec.name}' has no weights named '{choice}'; use {_choices(spec)}")
+
+
+def user_weights_file(choice: str) -> ResolvedWeights:
+    """``--weights FILE``: a readable Keras weights file, or a usage error naming it.
+
+    Checked here, before TensorFlow is loaded or a model built, so that a typo or a wrong
+    file costs one line instead of a traceback from deep inside Keras.
+    """
+    path = Path(choice).expanduser()
+    if not path.exists():
+        raise UsageError(f"weights file '{choice}' not found")
+    if not path.is_file():
+        raise UsageError(f"weights path '{choice}' is not a file")
+    kinds = ", ".join(WEIGHT_FILE_SUFFIXES)
+    if not path.name.endswith(WEIGHT_FILE_SUFFIXES):
+        raise UsageError(f"weights file '{choice}' is not a Keras weights file: its name must end in {kinds}")
+    try:
+        sha256 = file_digests(path)[0]
+        readable = _has_format(path)
+    except OSError as exc:
+        raise UsageError(f"weights file '{choice}' cannot be read ({exc.strerror or exc})") from None
+    if not readable:
+        what = "a .keras (zip) archive" if path.name.endswith(".keras") else "an HDF5 file"
+        raise UsageError(f"weights file '{choice}' is not {what}; give a weights file saved by Keras ({kinds})")
+    return ResolvedWeights(path.name, path.resolve(), sha256, "file")
+
+
+def _has_format(path: Path) -> bool:
+    """Whether ``path`` is the container its suffix promises (zip for .keras, HDF5 otherwise)."""
+    if path.name.endswith(".keras"):
+        import zipfile
+
+        return zipfile.is_zipfile(path)
+    with open(path, "rb") as handle:
+        return handle.read(8) == HDF5_SIGNATURE
 
 
 def _choices(spec: BackboneSpec) -> str:
@@ -252,8 +315,7 @@ def download_weights(spec: BackboneSpec, weights: WeightsSpec, *, progress: bool
     try:
         check_reachable(weights.url)
     except OSError as exc:
-        host = urllib.parse.urlsplit(weights.url).hostname
-        raise unavailable(f"{host} cannot be reached ({exc.strerror or exc or type(exc).__name__})") from None
+        raise unavailable(unreachable(weights.url, exc)) from None
 
     target_dir = cache_dir()
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -273,22 +335,46 @@ def download_weights(spec: BackboneSpec, weights: WeightsSpec, *, progress: bool
 
 def _keras_get_file(weights: WeightsSpec, folder: Path, progress: bool) -> Path:
     """Download with Keras (its progress bar on stderr, its hash check) into ``folder``."""
+    from zoo.quiet import import_tensorflow
+
+    import_tensorflow()  # Keras loads it; without its start-up notices
     from keras.utils import get_file
 
     file_hash = weights.md5 or weights.sha256
+    seconds = read_timeout()
     out = sys.stderr if progress else open(os.devnull, "w")
     try:
-        with contextlib.redirect_stdout(out), socket_timeout(READ_TIMEOUT):
+        with contextlib.redirect_stdout(out), socket_timeout(seconds):
             path = get_file(fname=weights.file, origin=weights.url, file_hash=file_hash,
                             cache_dir=str(folder), cache_subdir="")
     except ValueError as exc:  # Keras: "Incomplete or corrupted file detected"
         raise ChecksumMismatch(f"downloaded {weights.url} failed its hash check ({exc}); nothing was cached") from None
     except Exception as exc:  # Keras wraps HTTP/URL errors in a bare Exception
+        if timed_out(exc):
+            raise WeightsUnavailable(f"{stalled(weights.url, seconds)} while downloading it; "
+                                     "nothing was cached") from None
         raise WeightsUnavailable(f"download of {weights.url} failed: {exc}; nothing was cached") from None
     finally:
         if out is not sys.stderr:
             out.close()
     return Path(path)
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` or what it wraps (urllib's ``URLError.reason`` included) is a socket timeout."""
+    seen = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def stalled(url: str, seconds: float) -> str:
+    """``HOST did not answer within N s (ZOO_READ_TIMEOUT)``: a server that took the connection, then went quiet."""
+    host = urllib.parse.urlsplit(url).hostname
+    return f"{host} did not answer within {seconds:g} s ({READ_TIMEOUT_ENV})"
 
 
 # -- zoo pull -----------------------------------------------------------------

@@ -1,16 +1,19 @@
 """``npz:PATH``: images held in a NumPy ``.npz`` file.
 
 Arrays: ``x`` (N,H,W) or (N,H,W,C) and ``y`` (N,) class indices (or one-hot (N,K));
-optional ``x_val``/``y_val`` and ``x_test``/``y_test``, and ``class_names`` (strings).
+optional ``x_val``/``y_val`` and ``x_test``/``y_test``, and ``class_names`` (strings);
+any other array is an error (a misspelt name would otherwise drop a split unseen).
 A split whose ``y`` is missing is unlabelled (labels -1), which suits a domain
 adaptation target. Grayscale images get three channels; float images in [0, 1] are
 scaled to [0, 255]. The file is opened with ``allow_pickle=False``: an ``.npz`` never
-runs code.
+runs code, and one holding object arrays, or not an ``.npz`` at all, is a UsageError
+naming the file and what is wrong with it.
 """
 
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from zoo.datasets import LoadedDataset, Split, check_on_bad_image, class_counts
 from zoo.errors import UsageError
 
 SPLIT_KEYS = {"train": ("x", "y"), "val": ("x_val", "y_val"), "test": ("x_test", "y_test")}
+KNOWN_KEYS = {key for pair in SPLIT_KEYS.values() for key in pair} | {"class_names"}
 
 
 def _path(argument: str | None) -> Path:
@@ -31,19 +35,55 @@ def _path(argument: str | None) -> Path:
     return path
 
 
+NOT_NPZ = "save the arrays with numpy.savez(PATH, x=images, y=labels)"
+
+
 def _open(path: Path):
+    """The file as an ``NpzFile``, or a UsageError saying what it is instead."""
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise UsageError(f"cannot read '{path}' as a NumPy .npz file: {exc}") from None
+        archive = np.load(path, allow_pickle=False)
+    except zipfile.BadZipFile as exc:
+        raise UsageError(f"'{path}' is not a valid .npz file: a damaged zip archive ({exc}); {NOT_NPZ}") from None
+    except ValueError:  # neither zip nor .npy: NumPy would read it as a pickle, which we never do
+        raise UsageError(f"'{path}' is not a .npz file (not a zip archive of .npy arrays); {NOT_NPZ}") from None
+    except EOFError:
+        raise UsageError(f"'{path}' is empty, not a .npz file; {NOT_NPZ}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read '{path}': {exc.strerror or exc}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise UsageError(f"'{path}' holds one bare array (a .npy file), not named arrays; {NOT_NPZ}")
+    return archive
+
+
+def _objects_error(key: str, path: Path) -> UsageError:
+    return UsageError(f"array '{key}' in '{path}' holds Python objects, which only pickle can read and zoo never "
+                      f"unpickles; save plain numeric arrays (and class_names as a str array)")
 
 
 def _array(archive, key: str, path: Path) -> np.ndarray:
+    """One array of the archive; pickled (object) or damaged members are UsageErrors naming it."""
     try:
-        return archive[key]
-    except ValueError as exc:  # object arrays need pickle, which we refuse
-        raise UsageError(f"array '{key}' in '{path}' cannot be read without pickle ({exc}); "
-                         f"save plain numeric arrays") from None
+        value = archive[key]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise _objects_error(key, path) from None
+        raise UsageError(f"array '{key}' in '{path}' is damaged: {exc}") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise UsageError(f"array '{key}' in '{path}' is damaged: {exc}; {NOT_NPZ}") from None
+    if not isinstance(value, np.ndarray):
+        raise UsageError(f"member '{key}' of '{path}' is not a .npy array; {NOT_NPZ}")
+    return value
+
+
+def _check_names(archive, path: Path) -> None:
+    """``x`` is there and nothing else is unknown (a misspelt ``y_valid`` would silently drop a split)."""
+    if "x" not in archive.files:
+        raise UsageError(f"'{path}' has no array 'x' (it has: {', '.join(archive.files) or 'nothing'}); "
+                         f"expected x (images) and y (labels)")
+    unknown = sorted(set(archive.files) - KNOWN_KEYS)
+    if unknown:
+        raise UsageError(f"'{path}' has arrays zoo does not read: {', '.join(unknown)}; the names are "
+                         f"{', '.join(sorted(KNOWN_KEYS))} (rename or remove the others)")
 
 
 def as_images(x: np.ndarray, key: str, path: Path) -> np.ndarray:
@@ -106,8 +146,7 @@ def load(argument: str | None, *, seed: int = 0, on_bad_image: str = "skip", **o
     check_on_bad_image(on_bad_image)
     path = _path(argument)
     with _open(path) as archive:
-        if "x" not in archive.files:
-            raise UsageError(f"'{path}' has no array 'x' (it has: {', '.join(archive.files) or 'nothing'})")
+        _check_names(archive, path)
         splits = {}
         for split, (x_key, y_key) in SPLIT_KEYS.items():
             if x_key not in archive.files:
@@ -126,12 +165,19 @@ def load(argument: str | None, *, seed: int = 0, on_bad_image: str = "skip", **o
 
 def _shape_of(path: Path, key: str) -> tuple[int, ...]:
     """An array's shape from its .npy header, without reading the data."""
-    with zipfile.ZipFile(path) as zf, zf.open(f"{key}.npy") as handle:
-        version = np.lib.format.read_magic(handle)
-        if version == (1, 0):
-            shape, _, _ = np.lib.format.read_array_header_1_0(handle)
-        else:
-            shape, _, _ = np.lib.format.read_array_header_2_0(handle)
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open(f"{key}.npy") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+    except KeyError:
+        raise UsageError(f"member '{key}' of '{path}' is not a .npy array; {NOT_NPZ}") from None
+    except (ValueError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise UsageError(f"array '{key}' in '{path}' is damaged: {exc}; {NOT_NPZ}") from None
+    if dtype.hasobject:
+        raise _objects_error(key, path)
     return tuple(int(s) for s in shape)
 
 
@@ -139,8 +185,7 @@ def describe(argument: str | None) -> dict[str, Any]:
     """Classes, counts and image shape, reading only the labels and the x headers."""
     path = _path(argument)
     with _open(path) as archive:
-        if "x" not in archive.files:
-            raise UsageError(f"'{path}' has no array 'x' (it has: {', '.join(archive.files) or 'nothing'})")
+        _check_names(archive, path)
         labels, shapes = {}, {}
         for split, (x_key, y_key) in SPLIT_KEYS.items():
             if x_key not in archive.files:

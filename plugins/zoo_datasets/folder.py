@@ -3,8 +3,10 @@
 Two layouts are understood:
 
 - ``PATH/CLASS/*.png``: one split, ``train`` (hold out validation with a val-split fraction);
-- ``PATH/train/CLASS/*.png`` with ``PATH/val/`` (or ``validation/``) and optional
-  ``PATH/test/``: the splits as given.
+- ``PATH/train/CLASS/*.png`` with ``PATH/val/`` (or ``valid/``, ``validation/``) and
+  optional ``PATH/test/``: the splits as given. This layout is used only when every
+  sub-folder of PATH is one of these split names; a class folder that happens to be
+  called ``train`` or ``test`` beside other class folders is a class like the others.
 
 Class names are the sub-folder names, sorted, so label indices do not depend on the
 file system's listing order. Images inside a class folder may sit in nested folders.
@@ -27,6 +29,7 @@ from zoo.datasets import (
 from zoo.errors import UsageError
 
 SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
+SPLIT_OF_FOLDER = {name: split for split, names in SPLIT_FOLDERS.items() for name in names}
 
 
 def _subfolders(path: Path) -> list[Path]:
@@ -53,14 +56,22 @@ def _root(argument: str | None) -> Path:
 
 
 def split_folders(root: Path) -> dict[str, Path]:
-    """``{"train": PATH/train, "val": PATH/val, ...}`` when ``root`` uses the split layout, else {}."""
-    names = {p.name.lower(): p for p in _subfolders(root)}
-    found = {}
-    for split, candidates in SPLIT_FOLDERS.items():
-        for candidate in candidates:
-            if candidate in names:
-                found[split] = names[candidate]
-                break
+    """``{"train": PATH/train, "val": PATH/val, ...}`` when ``root`` uses the split layout, else {}.
+
+    The split layout needs every sub-folder to be a split name, ``train`` among them: a
+    class folder that happens to be called ``train`` or ``test`` next to other classes
+    is a class.
+    """
+    folders = _subfolders(root)
+    if not folders or any(folder.name.lower() not in SPLIT_OF_FOLDER for folder in folders):
+        return {}
+    found: dict[str, Path] = {}
+    for folder in folders:
+        split = SPLIT_OF_FOLDER[folder.name.lower()]
+        if split in found:
+            raise UsageError(f"dataset folder '{root}' has both {found[split].name}/ and {folder.name}/ as its "
+                             f"{split} split; keep one")
+        found[split] = folder
     return found if "train" in found else {}
 
 

@@ -22,7 +22,7 @@ DATASETS = [
         argument="NAME",
         loader="zoo_datasets.tfds:load",
         describe="zoo_datasets.tfds:describe",
-        description="a TensorFlow Datasets dataset already prepared in the local data dir",
+        description="a TensorFlow Datasets dataset already prepared in $TFDS_DATA_DIR (default ~/tensorflow_datasets)",
     ),
     DatasetSpec(
         name="digits",

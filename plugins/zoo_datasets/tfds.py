@@ -1,11 +1,17 @@
 """``tfds:NAME``: a TensorFlow Datasets dataset that is already prepared on this machine.
 
 zoo never downloads: NAME (``mnist``, ``mnist:3.0.1``, ``cifar10/config:1.0.0``) must
-already be built in the TFDS data dir (``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``;
-the ``data_dir`` option overrides both). The prepared folder is opened with
-``tfds.builder_from_directory``, which needs neither the network nor the dataset's code.
-Splits ``train``, ``validation`` (as ``val``) and ``test`` keep their roles; others
-keep their names.
+already be built in the TFDS data dir: ``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``
+(the same default as TFDS and ``tfds build``). From Python, ``load_dataset("tfds:NAME",
+data_dir=...)`` overrides both for loading; ``zoo info`` always looks in that data dir.
+The prepared folder is opened with ``tfds.builder_from_directory``, which needs neither
+the network nor the dataset's code. Splits ``train``, ``validation`` (as ``val``) and
+``test`` keep their roles; others keep their names.
+
+``on_bad_image`` does not apply: TFDS checked every image when it prepared the dataset,
+and the images are decoded from its record files while they stream, so nothing is
+screened or skipped here; a record that fails to decode stops the run with TensorFlow's
+error.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ SPLIT_NAMES = {"validation": "val", "valid": "val", "val": "val"}
 
 
 def tfds_data_dir(option: str | os.PathLike | None = None) -> Path:
+    """``option``, else ``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``, as TFDS itself decides."""
     chosen = option or os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets"
     return Path(chosen).expanduser()
 
@@ -91,6 +98,33 @@ def _label_key(info: dict[str, Any]) -> str:
     return keys.get("output", "label")
 
 
+def read_class_names(labels_file: Path) -> list[str]:
+    """TFDS' ``LABEL.labels.txt``: one class name per line (names may hold spaces), or [] without it."""
+    if not labels_file.is_file():
+        return []
+    try:
+        text = labels_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        raise UsageError(f"cannot read the class names in {labels_file}: {exc}") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _import_tfds():
+    """``tensorflow_datasets``, importing TensorFlow first without its start-up notices."""
+    from zoo.quiet import import_tensorflow, stderr_silenced, verbose
+
+    import_tensorflow()
+    if not verbose():
+        try:
+            with stderr_silenced():
+                import tensorflow_datasets  # noqa: F401 (imported once, quietly)
+        except OSError:  # no real file descriptor 2 (embedded use): import normally below
+            pass
+    import tensorflow_datasets as tfds
+
+    return tfds
+
+
 def _split_name(name: str) -> str:
     return SPLIT_NAMES.get(name, name)
 
@@ -100,8 +134,7 @@ def describe(argument: str | None) -> dict[str, Any]:
     _require_tfds(argument or "NAME")
     version_dir = prepared_dir(argument, tfds_data_dir())
     info = _read_info(version_dir)
-    labels_file = version_dir / f"{_label_key(info)}.labels.txt"
-    classes = labels_file.read_text(encoding="utf-8").split() if labels_file.is_file() else []
+    classes = read_class_names(version_dir / f"{_label_key(info)}.labels.txt")
     splits = {_split_name(s["name"]): int(sum(int(n) for n in s.get("shardLengths", [])) or s.get("numExamples", 0))
               for s in info.get("splits", [])}
     return {
@@ -115,7 +148,7 @@ def describe(argument: str | None) -> dict[str, Any]:
 
 def _keys(builder) -> tuple[str, str]:
     """The (image, label) feature names of a supervised image dataset."""
-    import tensorflow_datasets as tfds
+    tfds = _import_tfds()
 
     if builder.info.supervised_keys and len(builder.info.supervised_keys) == 2:
         image_key, label_key = builder.info.supervised_keys
@@ -132,13 +165,16 @@ def _keys(builder) -> tuple[str, str]:
 
 def load(argument: str | None, *, seed: int = 0, on_bad_image: str = "skip", data_dir: str | None = None,
          **options: Any) -> LoadedDataset:
-    """The prepared splits, streamed from their TFRecord files; labels are read up front."""
+    """The prepared splits, streamed from their TFRecord files; labels are read up front.
+
+    ``on_bad_image`` is checked for a valid value only (see the module docstring).
+    """
     if options:
         raise UsageError(f"dataset 'tfds' takes no option {', '.join(sorted(options))} (it takes: data_dir)")
     check_on_bad_image(on_bad_image)
     _require_tfds(argument or "NAME")
     version_dir = prepared_dir(argument, tfds_data_dir(data_dir))
-    import tensorflow_datasets as tfds
+    tfds = _import_tfds()
 
     builder = tfds.builder_from_directory(str(version_dir))
     image_key, label_key = _keys(builder)

@@ -3,6 +3,11 @@
 Everything comes from the run's ``config.json`` and ``metrics.json``; optional fields
 may be missing and are then left out. Local paths never reach the card: a dataset
 given as ``folder:/home/me/photos`` is named ``folder:photos``.
+
+The usage section always shows zoo's commands. It adds a plain Keras snippet only when
+that snippet rebuilds exactly zoo's model: an unchanged ``keras.applications`` backbone
+with global average pooling, whose ``preprocess_input`` is the preprocessing zoo
+applied, and a head on its features (:func:`plain_keras_obstacle` says why not otherwise).
 """
 
 from __future__ import annotations
@@ -51,11 +56,19 @@ def _metric(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else _cell(value)
 
 
+KERAS_PREPROCESSING = {
+    "vgg16": "caffe", "vgg19": "caffe", "resnet": "caffe", "resnet_v2": "tf", "densenet": "torch",
+    "mobilenet": "tf", "mobilenet_v2": "tf", "nasnet": "tf", "inception_v3": "tf", "inception_resnet_v2": "tf",
+    "xception": "tf", "efficientnet": "none", "efficientnet_v2": "none", "convnext": "none", "mobilenet_v3": "none",
+}
+"""What each module's ``preprocess_input`` does, as a zoo preprocessing mode ("none": it passes
+pixels through; those models rescale inside themselves)."""
+
+
 def keras_applications_module(model: str) -> str | None:
     """The ``keras.applications`` module whose ``preprocess_input`` belongs to ``model``."""
     rules = [
-        (r"VGG16", "vgg16"), (r"VGG19", "vgg19"),
-        (r"ResNetRS\d+", "resnet_rs"), (r"ResNet\d+V2", "resnet_v2"), (r"ResNet\d+", "resnet"),
+        (r"VGG16", "vgg16"), (r"VGG19", "vgg19"), (r"ResNet\d+V2", "resnet_v2"), (r"ResNet\d+", "resnet"),
         (r"EfficientNetV2.*", "efficientnet_v2"), (r"EfficientNetB\d", "efficientnet"),
         (r"ConvNeXt.*", "convnext"), (r"DenseNet\d+", "densenet"),
         (r"MobileNetV3.*", "mobilenet_v3"), (r"MobileNetV2", "mobilenet_v2"), (r"MobileNet", "mobilenet"),
@@ -97,15 +110,44 @@ def metadata(config: dict, metrics: dict, model_name: str):
     )
 
 
-def keras_snippet(config: dict, repo_id: str, revision: str | None) -> str | None:
-    """Plain Keras + huggingface_hub usage, when no zoo code is needed to rebuild the model."""
+def plain_keras_obstacle(config: dict) -> str | None:
+    """Why plain Keras code cannot rebuild this adapter's model, as a sentence; None when it can."""
     files = config.get("files") or {}
     backbone = config.get("backbone") or {}
     model = backbone.get("model")
     module = keras_applications_module(model) if backbone.get("source") == "keras" else None
+    needs_zoo = "so loading this adapter needs zoo."
+    if "backbone.delta.npz" in files:
+        return "This adapter also changes backbone layers (`backbone.delta.npz`), so rebuilding it needs zoo."
+    if module is None:
+        return (f"The `{backbone.get('name', '?')}` backbone is built by zoo's `{backbone.get('source', '?')}` "
+                f"source, {needs_zoo}")
+    if "head.keras" not in files:
+        return f"The adapter records no `head.keras`, {needs_zoo}"
+    if _get(backbone, "weights", "name", default="none") == "none":
+        return f"Its backbone started from random weights that no file holds, {needs_zoo}"
     scaling = (backbone.get("normalization") or {}).get("mode", "backbone")
-    if module is None or "backbone.delta.npz" in files or "head.keras" not in files or scaling != "backbone":
-        return None  # zoo rebuilds these (changed layers, or other input scaling than the backbone's own)
+    if scaling != "backbone":
+        return f"Its input scaling (`--normalization {scaling}`) replaces the backbone's own, {needs_zoo}"
+    if "options" not in backbone:
+        return f"The run does not record how its backbone pools features, {needs_zoo}"
+    pooling = (backbone.get("options") or {}).get("pooling", "avg")
+    if pooling != "avg":
+        return f"Its backbone pools features with `{pooling}` pooling, not the average, {needs_zoo}"
+    preprocessing = backbone.get("preprocessing")
+    if preprocessing != KERAS_PREPROCESSING[module]:
+        return (f"Its backbone's `{preprocessing}` preprocessing is not what `keras.applications.{module}."
+                f"preprocess_input` does (`{KERAS_PREPROCESSING[module]}`), {needs_zoo}")
+    return None
+
+
+def keras_snippet(config: dict, repo_id: str, revision: str | None) -> str | None:
+    """Plain Keras + huggingface_hub usage, when it rebuilds exactly zoo's model (else None)."""
+    if plain_keras_obstacle(config) is not None:
+        return None
+    backbone = config["backbone"]
+    model = backbone["model"]
+    module = keras_applications_module(model)
     size = int(backbone.get("input_size") or 224)
     channels = int(backbone.get("channels") or 3)
     weights = _get(backbone, "weights", "name")
@@ -203,16 +245,12 @@ def _usage(config: dict, repo_id: str, revision: str | None) -> list[str]:
     out = ["## Usage", "", "With zoo, which verifies every file's checksum before loading:", "",
            "```bash", f"zoo pull {ref}", f"zoo predict {ref} IMAGES...", "```", ""]
     snippet = keras_snippet(config, repo_id, revision)
-    backbone = config.get("backbone") or {}
     if snippet:
         out += ["With plain Keras and `huggingface_hub` (the head is a standard Keras model from features to class "
                 "probabilities; the backbone is the unchanged `keras.applications` model):", "",
                 "```python", snippet.rstrip("\n"), "```"]
-    elif "backbone.delta.npz" in (config.get("files") or {}):
-        out.append("This adapter also changes backbone layers (`backbone.delta.npz`), so rebuilding it needs zoo.")
     else:
-        out.append(f"The `{backbone.get('name', '?')}` backbone is built by zoo's `{backbone.get('source', '?')}` "
-                   "source, so loading this adapter needs zoo.")
+        out.append(plain_keras_obstacle(config))
     return out
 
 

@@ -3,34 +3,36 @@
 Uploads go through ``huggingface_hub.HfApi`` (``create_repo``, ``create_branch``,
 ``create_commit``): one commit holds the adapter's files, a generated model card and
 the removal of adapter files the previous version had and this one lacks, so a
-revision always holds exactly one adapter. The card is made in memory; the run
-directory is only read. Downloads go through ``snapshot_download`` and the HF cache,
-restricted to the adapter's file types, so nothing else in a repository (code,
-pickles) is ever fetched. A pull pinned to a commit that is fully cached needs no
-network; a pull of a branch asks the Hub first, so a refused token or an unreachable
+revision always holds exactly one adapter. The card and the published copy of
+``config.json`` (local paths removed: :func:`zoo.hubs.shareable_config`) are made in
+memory; the run directory is only read. Downloads go through ``snapshot_download`` and
+the HF cache, restricted to the adapter's file types, so nothing else in a repository
+(code, pickles) is ever fetched. A pull pinned to a commit that is fully cached needs
+no network; any other pull asks the Hub first, so a refused token or an unreachable
 server is an error rather than a silent stale copy. ``HF_HUB_OFFLINE=1`` serves
-pulls from the cache only.
+pulls from the cache only. Every request is bounded by ``ZOO_CONNECT_TIMEOUT`` and
+``ZOO_READ_TIMEOUT`` (:mod:`zoo_hf.network`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
 from zoo import __version__
-from zoo.artifacts import CARD, METRICS, SCHEMA, read_adapter
+from zoo.artifacts import CARD, CONFIG, METRICS, SCHEMA, read_adapter
 from zoo.errors import ZooError
 from zoo.specs import PushResult
+from zoo.weights import network_timeouts
 from zoo_hf import settings
 from zoo_hf.errors import hub_errors
+from zoo_hf.network import bounded_requests
 
 DEFAULT_BRANCH = "main"
-COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 @contextlib.contextmanager
@@ -48,12 +50,44 @@ def _progress_bars_only_on_a_terminal() -> Iterator[None]:
             enable_progress_bars()
 
 
+@contextlib.contextmanager
+def _talking_to_the_hub(action: str, repo_id: str, revision: str | None, endpoint: str,
+                        had_token: bool) -> Iterator[None]:
+    """Bounded requests, quiet progress bars off a terminal, and one-line errors."""
+    timeouts = network_timeouts()
+    with _progress_bars_only_on_a_terminal(), hub_errors(action=action, repo_id=repo_id, revision=revision,
+                                                         endpoint=endpoint, had_token=had_token, timeouts=timeouts), \
+            bounded_requests(*timeouts):
+        yield
+
+
 def _read_metrics(run_dir: Path) -> dict[str, Any]:
     try:
         data = json.loads((run_dir / METRICS).read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _json_bytes(config: dict[str, Any]) -> bytes:
+    return (json.dumps(config, indent=2) + "\n").encode("utf-8")
+
+
+def _with_build_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The config, with the backbone's build options (pooling) for the card when the run does not record them.
+
+    Loading an adapter builds its backbone from the registry entry of that name, so the
+    entry's options are what zoo's model has, provided it still names the same model.
+    """
+    backbone = config.get("backbone") or {}
+    if "options" in backbone:
+        return config
+    from zoo.catalog import get_catalog
+
+    spec = get_catalog().backbones.get(backbone.get("name"))
+    if spec is None or (spec.source, spec.model) != (backbone.get("source"), backbone.get("model")):
+        return config
+    return {**config, "backbone": {**backbone, "options": dict(spec.options)}}
 
 
 class HfHubClient:
@@ -70,7 +104,7 @@ class HfHubClient:
              message: str | None = None) -> PushResult:
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-        from zoo.hubs import is_adapter_file, publishable_files
+        from zoo.hubs import is_adapter_file, publishable_files, shareable_config
         from zoo_hf.card import render
 
         endpoint, token = settings.endpoint(), settings.token()
@@ -82,9 +116,9 @@ class HfHubClient:
         run_dir = Path(run_dir)
         adapter = read_adapter(run_dir)
         files = publishable_files(adapter.config)
+        public = shareable_config(adapter.config)
         api = self._api(token)
-        with _progress_bars_only_on_a_terminal(), hub_errors(action="push", repo_id=repo_id, revision=branch,
-                                                             endpoint=endpoint, had_token=True):
+        with _talking_to_the_hub("push", repo_id, branch, endpoint, had_token=True):
             repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
             repo_id = getattr(repo_url, "repo_id", None) or repo_id
             if private and not api.repo_info(repo_id).private:
@@ -96,8 +130,10 @@ class HfHubClient:
                 api.create_branch(repo_id, branch=branch, exist_ok=True)
             uploaded = set(files) | {CARD}
             stale = [f for f in api.list_repo_files(repo_id, revision=branch) if is_adapter_file(f) and f not in uploaded]
-            operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(run_dir / rel)) for rel in files]
-            card = render(adapter.config, _read_metrics(run_dir), repo_id, branch)  # now with the full repo id
+            operations = [CommitOperationAdd(path_in_repo=CONFIG, path_or_fileobj=_json_bytes(public))]
+            operations += [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(run_dir / rel))
+                           for rel in files if rel != CONFIG]
+            card = render(_with_build_options(public), _read_metrics(run_dir), repo_id, branch)  # the full repo id
             operations.append(CommitOperationAdd(path_in_repo=CARD, path_or_fileobj=card.encode("utf-8")))
             operations += [CommitOperationDelete(path_in_repo=rel) for rel in stale]
             name = adapter.config.get("name") or run_dir.name
@@ -110,30 +146,47 @@ class HfHubClient:
     # -- pull ------------------------------------------------------------------
 
     def pull(self, repo_id: str, *, revision: str | None = None) -> Path:
-        from huggingface_hub import snapshot_download
-
-        from zoo.hubs import ADAPTER_FILE_PATTERNS
+        from zoo.hubs import COMMIT
 
         endpoint, token = settings.endpoint(), settings.token()
         offline = settings.offline()
-        with _progress_bars_only_on_a_terminal(), hub_errors(action="pull", repo_id=repo_id, revision=revision,
-                                                             endpoint=endpoint, had_token=token is not None):
-            if not offline and not COMMIT.fullmatch(revision or ""):
+        with _talking_to_the_hub("pull", repo_id, revision, endpoint, had_token=token is not None):
+            if not offline:
+                if COMMIT.match(revision or ""):
+                    cached = self._snapshot(repo_id, revision, token, local_only=True, missing_ok=True)
+                    if cached is not None:
+                        return cached  # a commit never changes: its complete copy needs no network
                 # snapshot_download answers a refused token, a missing repository or an
-                # unreachable server with whatever the cache holds for a branch; ask first,
-                # so that those are errors and only HF_HUB_OFFLINE=1 means "use the cache".
+                # unreachable server with whatever the cache holds for a branch, and retries
+                # a silent server several times; ask once first, so that those are errors
+                # within the timeouts and only HF_HUB_OFFLINE=1 means "use the cache".
                 self._api(token).repo_info(repo_id, revision=revision)
+            return self._snapshot(repo_id, revision, token, local_only=offline)
+
+    def _snapshot(self, repo_id: str, revision: str | None, token: str | None, *, local_only: bool,
+                  missing_ok: bool = False) -> Path | None:
+        """The adapter's files (and nothing else) at ``revision`` from the HF cache, fetched unless ``local_only``."""
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        from zoo.hubs import ADAPTER_FILE_PATTERNS
+
+        try:
             path = snapshot_download(
                 repo_id,
                 revision=revision,
-                endpoint=endpoint,
+                endpoint=settings.endpoint(),
                 cache_dir=settings.cache_dir(),
                 token=token,
-                local_files_only=offline,
+                local_files_only=local_only,
                 allow_patterns=list(ADAPTER_FILE_PATTERNS),
                 library_name="zoo",
                 library_version=__version__,
             )
+        except LocalEntryNotFoundError:
+            if missing_ok:
+                return None
+            raise
         return Path(path)
 
     # -- cache -----------------------------------------------------------------

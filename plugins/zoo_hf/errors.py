@@ -13,11 +13,13 @@ import contextlib
 from typing import Iterator
 
 from zoo.errors import UsageError, ZooError
+from zoo.weights import CONNECT_TIMEOUT_ENV, READ_TIMEOUT_ENV, stalled
 
 CANNOT_CONNECT = {"ConnectError", "ConnectTimeout", "NewConnectionError", "ConnectionRefusedError", "ProxyError"}
 CONNECTION_BROKE = {"RemoteProtocolError", "ReadError", "WriteError", "ReadTimeout", "WriteTimeout", "PoolTimeout",
                     "ConnectionResetError", "BrokenPipeError", "ChunkedEncodingError", "NetworkError",
                     "TimeoutException", "ConnectionError"}
+WENT_QUIET = {"ReadTimeout", "WriteTimeout", "PoolTimeout", "TimeoutException"}
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -49,8 +51,12 @@ def _server_message(exc: BaseException) -> str:
 
 
 def describe(exc: BaseException, *, action: str, repo_id: str, revision: str | None, endpoint: str,
-             had_token: bool) -> ZooError:
-    """The one-line error for a failed push or pull of ``repo_id``."""
+             had_token: bool, timeouts: tuple[float, float] | None = None) -> ZooError | None:
+    """The one-line error for a failed push or pull of ``repo_id``; None for a failure it does not know.
+
+    ``timeouts`` are the (connect, read) seconds the requests were bounded by, for the
+    error when the server went quiet.
+    """
     chain = _chain(exc)
     where = f"'{repo_id}'" + (f" at revision '{revision}'" if revision else "")
     for e in chain:
@@ -84,11 +90,18 @@ def describe(exc: BaseException, *, action: str, repo_id: str, revision: str | N
                 return ZooError("cannot push while HF_HUB_OFFLINE is set; unset it to publish")
             return ZooError(f"{where} is not in the local Hub cache and HF_HUB_OFFLINE is set; "
                             "pull it once while online")
+    hint = ", or set HF_HUB_OFFLINE=1 to use the cached copy" if action == "pull" else ""
     for e in chain:
+        if _is(e, "ConnectTimeout") and timeouts:
+            return ZooError(f"cannot reach the Hub at {endpoint}: no connection within {timeouts[0]:g} s "
+                            f"({CONNECT_TIMEOUT_ENV}); check the network or HF_ENDPOINT{hint}")
         if _is(e, CANNOT_CONNECT):
-            hint = ", or set HF_HUB_OFFLINE=1 to use the cached copy" if action == "pull" else ""
             return ZooError(f"cannot reach the Hub at {endpoint} ({type(e).__name__}); "
                             f"check the network or HF_ENDPOINT{hint}")
+    for e in chain:
+        if _is(e, WENT_QUIET) and timeouts:
+            return ZooError(f"{stalled(endpoint, timeouts[1])} during the {action} of {where}; nothing local was "
+                            f"changed: try again later, or allow more time with {READ_TIMEOUT_ENV}")
     for e in chain:
         if _is(e, CONNECTION_BROKE):
             return ZooError(f"the connection to {endpoint} broke during the {action} of {where} "
@@ -96,15 +109,19 @@ def describe(exc: BaseException, *, action: str, repo_id: str, revision: str | N
     for e in chain:
         if isinstance(e, ValueError) and "Invalid metadata in README.md" in str(e):
             return ZooError(f"{endpoint} rejected the model card's metadata: {' '.join(str(e).split())}")
-    raise exc
+    return None
 
 
 @contextlib.contextmanager
-def hub_errors(*, action: str, repo_id: str, revision: str | None, endpoint: str, had_token: bool) -> Iterator[None]:
+def hub_errors(*, action: str, repo_id: str, revision: str | None, endpoint: str, had_token: bool,
+               timeouts: tuple[float, float] | None = None) -> Iterator[None]:
     try:
         yield
     except ZooError:
         raise
     except Exception as exc:
-        raise describe(exc, action=action, repo_id=repo_id, revision=revision, endpoint=endpoint,
-                       had_token=had_token) from None
+        error = describe(exc, action=action, repo_id=repo_id, revision=revision, endpoint=endpoint,
+                         had_token=had_token, timeouts=timeouts)
+        if error is None:
+            raise  # not a Hub failure we can explain: the CLI reports it as unexpected
+        raise error from None

@@ -46,6 +46,7 @@ def gradient_reversal_layer():
             self.scale = self.add_weight(shape=(), initializer=keras.initializers.Constant(scale),
                                          trainable=False, name="scale", dtype="float32",
                                          aggregation="only_first_replica")  # set in replica context
+            self.built = True  # its one weight is made here
 
         def call(self, inputs):
             return reverse_gradient(inputs, self.scale)

@@ -17,7 +17,7 @@ from zoo_strategies.feature_extraction import train_head
 from zoo_strategies.freezing import freeze_batchnorm, trainable_parameters, unfreeze_stages
 from zoo_strategies.heads import compile_classifier, make_head
 
-__all__ = ["freeze_batchnorm", "split_epochs", "train", "unfreeze"]
+__all__ = ["fine_tune_lr", "freeze_batchnorm", "split_epochs", "train", "unfreeze"]
 
 
 def unfreeze(job: TrainJob, value: str) -> list[str]:
@@ -36,6 +36,16 @@ def split_epochs(job: TrainJob, unfreezing: bool) -> tuple[int, int]:
     return warmup, job.epochs - warmup
 
 
+def fine_tune_lr(job: TrainJob) -> float:
+    """``--fine-tune-lr``, or ``--lr`` / 10 when it is not given; 0 or less is refused, not replaced."""
+    lr = job.options.get("fine_tune_lr")
+    if lr is None:
+        return job.lr / 10
+    if not lr > 0:
+        raise UsageError(f"--fine-tune-lr must be greater than 0, got {lr:g}")
+    return lr
+
+
 def train(job: TrainJob) -> TrainOutcome:
     from zoo.models import compose
 
@@ -44,6 +54,7 @@ def train(job: TrainJob) -> TrainOutcome:
                      dropout=job.options["dropout"])
     value = str(job.options["unfreeze"])
     warmup, tune = split_epochs(job, value.strip().lower() not in ("0", "none", ""))
+    tune_lr = fine_tune_lr(job) if tune else None  # refused before any training
     history = []
     trained = 0
     if warmup:
@@ -53,8 +64,7 @@ def train(job: TrainJob) -> TrainOutcome:
         trained = trainable_parameters(backbone)
         model = compose(backbone, head)
         job.log(f"fine-tuning stages {', '.join(stages)} ({trained:,} backbone parameters) for {tune} epochs")
-        lr = job.options.get("fine_tune_lr") or job.lr / 10
-        compile_classifier(model, lr)
+        compile_classifier(model, tune_lr)
         val = job.make_dataset(job.val) if job.val is not None and len(job.val) else None
         history += fit_phase(job, "fine-tune", model, job.make_dataset(job.train, training=True), val, epochs=tune)
     backbone.trainable = False

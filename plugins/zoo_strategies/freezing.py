@@ -89,8 +89,10 @@ def recompute_batchnorm_statistics(model, images) -> int:
     ``images`` is a finite dataset of image batches. Each batch passes in training mode
     (momentum 0, so each BN layer's moving statistics become that batch's); the final
     statistics are their average weighted by batch size (AdaBN, Li et al. 2016, with
-    the cumulative average of PyTorch's ``update_bn``). Nothing but the statistics
-    changes. Returns the number of batches seen.
+    the cumulative average of PyTorch's ``update_bn``). Dropout and noise layers are
+    switched off meanwhile: the statistics are for inference, where they do nothing.
+    Nothing but the statistics changes. Returns the number of batches seen (0: no
+    trainable BN layer was reachable).
     """
     import numpy as np
     import tensorflow as tf
@@ -99,12 +101,15 @@ def recompute_batchnorm_statistics(model, images) -> int:
     if not layers:
         return 0
     saved = [layer.momentum for layer in layers]
+    noisy = _stochastic_layers(model)
     sums = [[0.0, 0.0] for _ in layers]
     seen, count = 0, 0
     forward = tf.function(lambda batch: model(batch, training=True))
     try:
         for layer in layers:
             layer.momentum = 0.0
+        for layer, attribute, _ in noisy:
+            setattr(layer, attribute, 0.0)
         for batch in images:
             forward(batch)
             size = int(tf.shape(batch)[0])
@@ -119,4 +124,19 @@ def recompute_batchnorm_statistics(model, images) -> int:
     finally:
         for layer, momentum in zip(layers, saved):
             layer.momentum = momentum
+        for layer, attribute, value in noisy:
+            setattr(layer, attribute, value)
     return count
+
+
+def _stochastic_layers(model) -> list[tuple[Any, str, float]]:
+    """(layer, attribute, value) for each layer that adds randomness in training mode."""
+    import keras
+
+    found = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout)):
+            found.append((layer, "rate", layer.rate))
+        elif isinstance(layer, keras.layers.GaussianNoise):
+            found.append((layer, "stddev", layer.stddev))
+    return found

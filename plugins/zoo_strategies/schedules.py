@@ -21,30 +21,41 @@ BETA = 0.75
 
 def dann_lambda(progress, gamma: float = GAMMA):
     """The paper's domain weight for ``progress`` in [0, 1] (a float or a tensor)."""
-    if isinstance(progress, (int, float)):
-        p = min(max(float(progress), 0.0), 1.0)
-        return 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0
-    import tensorflow as tf
-
-    p = tf.clip_by_value(tf.cast(progress, tf.float32), 0.0, 1.0)
-    return 2.0 / (1.0 + tf.exp(-gamma * p)) - 1.0
+    p = _clipped(progress)
+    return 2.0 / (1.0 + _exp(-gamma * p)) - 1.0
 
 
-def annealed_lr(lr: float, progress: float, alpha: float = ALPHA, beta: float = BETA) -> float:
-    p = min(max(float(progress), 0.0), 1.0)
-    return lr / (1.0 + alpha * p) ** beta
+def annealed_lr(lr: float, progress, alpha: float = ALPHA, beta: float = BETA):
+    """The paper's learning rate for ``progress`` in [0, 1] (a float or a tensor)."""
+    return lr / (1.0 + alpha * _clipped(progress)) ** beta
 
 
 def annealed_schedule(lr: float, total_steps: int, alpha: float = ALPHA, beta: float = BETA):
-    """``annealed_lr`` as a Keras learning-rate schedule over ``total_steps`` optimizer steps."""
+    """:func:`annealed_lr` as a Keras learning-rate schedule over ``total_steps`` optimizer steps."""
     import keras
 
     class AnnealedLearningRate(keras.optimizers.schedules.LearningRateSchedule):
         def __call__(self, step):
-            progress = keras.ops.minimum(keras.ops.cast(step, "float32") / float(max(total_steps, 1)), 1.0)
-            return lr / keras.ops.power(1.0 + alpha * progress, beta)
+            return annealed_lr(lr, keras.ops.cast(step, "float32") / float(max(total_steps, 1)), alpha, beta)
 
         def get_config(self):
             return {"lr": lr, "total_steps": total_steps, "alpha": alpha, "beta": beta}
 
     return AnnealedLearningRate()
+
+
+def _clipped(progress):
+    """``progress`` limited to [0, 1]: a Python float for a number, a float32 tensor otherwise."""
+    if isinstance(progress, (int, float)):
+        return min(max(float(progress), 0.0), 1.0)
+    import keras
+
+    return keras.ops.clip(keras.ops.cast(progress, "float32"), 0.0, 1.0)
+
+
+def _exp(x):
+    if isinstance(x, float):
+        return math.exp(x)
+    import keras
+
+    return keras.ops.exp(x)

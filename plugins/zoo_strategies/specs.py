@@ -3,8 +3,9 @@
 from zoo.specs import OptionSpec, StrategySpec
 
 HEAD_OPTIONS = (
-    OptionSpec("units", "int", 0, "hidden units in the new head before the classifier (0: a linear classifier)"),
-    OptionSpec("dropout", "float", 0.2, "dropout rate before the classifier"),
+    OptionSpec("units", "int", 0, "hidden units in the new head before the classifier (0: a linear classifier)",
+               min=0),
+    OptionSpec("dropout", "float", 0.2, "dropout rate before the classifier", min=0.0, max=0.9),
 )
 UNFREEZE = OptionSpec(
     "unfreeze", "str", "1",
@@ -29,7 +30,8 @@ STRATEGIES = [
             UNFREEZE,
             OptionSpec("fine_tune_lr", "float", None,
                        "learning rate once the backbone is unfrozen (default: lr / 10, with or without a warm-up)"),
-            OptionSpec("warmup_epochs", "int", None, "epochs of head-only training first (default: half of --epochs)"),
+            OptionSpec("warmup_epochs", "int", None, "epochs of head-only training first (default: half of --epochs)",
+                       min=0),
         ),
         description="train the head, then unfreeze the last stages at a lower learning rate (BatchNorm stays frozen)",
     ),
@@ -41,7 +43,7 @@ STRATEGIES = [
                        choices=("dann", "coral", "mmd")),
             OptionSpec("da_weight", "float", None,
                        "weight of the domain loss (DANN: the final lambda); default per method: "
-                       "dann 1, coral 300, mmd 10"),
+                       "dann 1, coral 300, mmd 10", min=0.0),
             OptionSpec("batchnorm", "choice", "domain",
                        "BatchNorm while adapting: domain (each domain's own batch statistics, then the target's), "
                        "mixed (statistics of source and target batches together) or frozen",

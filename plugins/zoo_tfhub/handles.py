@@ -4,7 +4,8 @@ A handle is a tfhub.dev or Kaggle URL (any http(s) URL of a compressed module), 
 ``file://`` URL, a local SavedModel folder, or a local ``.tar.gz`` of one. Remote
 modules go through ``tensorflow_hub.resolve`` into its cache (``TFHUB_CACHE_DIR``),
 which is looked at first, so a cached module needs no network; archives are unpacked
-once into the same cache, in a folder named by the archive's sha256.
+once into the same cache, in a folder named by the archive's sha256. ``gs://``
+buckets are not read: copy the module locally and give its folder or archive.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tarfile
 import tempfile
 import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 
 from zoo.errors import UsageError, ZooError
@@ -25,12 +27,15 @@ SAVED_MODEL = "saved_model.pb"
 
 
 def is_remote(handle: str) -> bool:
-    return handle.startswith(("http://", "https://", "gs://"))
+    return handle.startswith(("http://", "https://"))
 
 
 def normalise(handle: str) -> str:
     """A handle that means the same from any working directory: local paths made absolute."""
     handle = handle.strip()
+    if handle.startswith("gs://"):
+        raise UsageError(f"TF Hub handle {handle}: zoo does not read Google Cloud Storage; copy the module "
+                         f"(e.g. `gsutil cp -r {handle} .`) and give its local folder")
     if handle.startswith("file://"):
         return str(Path(urllib.request.url2pathname(urllib.parse.urlsplit(handle).path)).resolve())
     if is_remote(handle):
@@ -85,14 +90,44 @@ def _unpack(archive: Path) -> Path:
         try:
             with atomic_directory(target) as tmp, tarfile.open(archive) as tar:
                 _safe_extract(tar, tmp, archive)
-        except FileExistsError:  # another process unpacked it meanwhile
-            pass
-        except tarfile.TarError as exc:
-            raise UsageError(f"TF Hub handle {archive}: not a readable tar archive ({exc})") from None
+                _read_to_the_end(tar)
+        except UsageError:
+            if not target.is_dir():
+                raise
+            # Another process unpacked the same archive meanwhile: its copy is as good as ours,
+            # which atomic_directory has discarded.
+        except OSError as exc:
+            if exc.errno is None:  # gzip's BadGzipFile and the like: the data, not the disk
+                raise _unreadable(archive, exc) from None
+            raise ZooError(f"TF Hub handle {archive}: cannot unpack it into {hub_cache_dir()}: "
+                           f"{exc.strerror}") from None
+        except (tarfile.TarError, EOFError, zlib.error) as exc:
+            raise _unreadable(archive, exc) from None
     found = find_saved_model(target)
     if found is None:
         raise UsageError(f"TF Hub handle {archive}: the archive holds no {SAVED_MODEL}")
     return found
+
+
+def _read_to_the_end(tar: tarfile.TarFile) -> None:
+    """Read what follows the last member, so that gzip, bz2 and xz check their trailing checksums.
+
+    ``tarfile`` stops at the end-of-archive marker, before a compressed stream's CRC: a
+    damaged download would otherwise unpack without a word.
+    """
+    while tar.fileobj.read(1 << 20):
+        pass
+
+
+def _unreadable(archive: Path, exc: BaseException) -> UsageError:
+    if isinstance(exc, tarfile.ReadError) and "opened successfully" in str(exc):
+        reason = "not a tar, tar.gz, tar.bz2 or tar.xz file"
+    elif isinstance(exc, EOFError):
+        reason = "it ends early, truncated"
+    else:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+    return UsageError(f"TF Hub handle {archive}: not a readable archive ({reason}); "
+                      f"download it again or give the unpacked SavedModel folder")
 
 
 def _safe_extract(tar: tarfile.TarFile, folder: Path, archive: Path) -> None:
@@ -112,7 +147,8 @@ def _safe_extract(tar: tarfile.TarFile, folder: Path, archive: Path) -> None:
 
 
 def _resolve_remote(handle: str) -> Path:
-    from zoo.weights import OFFLINE_ENV, check_reachable, is_offline
+    from zoo.weights import OFFLINE_ENV, check_reachable, is_offline, read_timeout, socket_timeout, stalled, \
+        timed_out, unreachable
 
     cached = find_saved_model(hub_module_dir(handle))
     if cached is not None and not Path(f"{hub_module_dir(handle)}.lock").exists():
@@ -125,18 +161,21 @@ def _resolve_remote(handle: str) -> Path:
     try:
         check_reachable(handle)
     except OSError as exc:
-        host = urllib.parse.urlsplit(handle).hostname
-        raise ZooError(f"TF Hub module {handle} is not cached and {host} cannot be reached "
-                       f"({exc.strerror or exc or type(exc).__name__}); {hint}") from None
+        raise ZooError(f"TF Hub module {handle} is not cached and {unreachable(handle, exc)}; {hint}") from None
+    from zoo.quiet import import_tensorflow
+
+    import_tensorflow()  # tensorflow_hub loads it; without its start-up notices
     import tensorflow_hub as hub
 
-    from zoo.weights import READ_TIMEOUT, socket_timeout
-
+    seconds = read_timeout()
     try:
-        with socket_timeout(READ_TIMEOUT):
+        with socket_timeout(seconds):
             folder = Path(hub.resolve(handle))
     except Exception as exc:  # urllib/HTTP/tar errors, all with their own text
-        raise ZooError(f"TF Hub module {handle} could not be downloaded: {exc}") from None
+        if timed_out(exc):
+            raise ZooError(f"TF Hub module {handle} is not cached and {stalled(handle, seconds)}; {hint}") from None
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ZooError(f"TF Hub module {handle} could not be downloaded: {reason}") from None
     found = find_saved_model(folder)
     if found is None:
         raise ZooError(f"TF Hub module {handle}: the download holds no {SAVED_MODEL} (is it a TF1 hub.Module?)")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -14,14 +13,22 @@ from zoo.errors import UsageError
 FIGURE_FORMATS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".pdf": "pdf", ".svg": "svg"}
 
 
-def write_grid(images, titles: list[str], out: Path, heading: str) -> None:
-    """A grid of images with a title each, written atomically (temp file, then rename)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+def figure_format(out: Path) -> str:
+    """The matplotlib format for ``out``'s suffix; checked before any data is loaded."""
     fmt = FIGURE_FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise UsageError(f"--out '{out}': write a .png, .jpg, .pdf or .svg file")
+    return fmt
+
+
+def write_grid(images, titles: list[str], out: Path, heading: str) -> None:
+    """A grid of images with a title each, rendered in memory and then written atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from zoo.fileio import atomic_write_bytes
+
+    fmt = figure_format(out)
     columns = max(1, math.ceil(math.sqrt(len(images))))
     rows = max(1, math.ceil(len(images) / columns))
     figure = Figure(figsize=(1.4 * columns, 1.55 * rows + 0.4), dpi=100)
@@ -36,15 +43,9 @@ def write_grid(images, titles: list[str], out: Path, heading: str) -> None:
                         cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             axis.set_title(titles[i], fontsize=8)
     figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            figure.savefig(handle, format=fmt)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt)
+    atomic_write_bytes(out, buffer.getvalue())
 
 
 @click.command()
@@ -61,11 +62,12 @@ def preview(dataset: str, out: str, split_name: str, count: int, seed: int, val_
     """Write a grid of DATASET's examples with their labels to --out."""
     from zoo.inputs import load_dataset, sample_images
 
+    out_path = Path(out)
+    figure_format(out_path)  # a wrong suffix is known before minutes of loading
     loaded = load_dataset(dataset, val_split=val_split, seed=seed, on_bad_image=on_bad_image)
     split = loaded.require(split_name)
     images, labels = sample_images(split, count, seed)
     titles = [loaded.class_names[y] if 0 <= y < len(loaded.class_names) else "?" for y in labels]
-    out_path = Path(out)
     write_grid(images, titles, out_path, f"{dataset} [{split_name}]: {len(images)} of {len(split)}")
     if loaded.bad_files:
         click.echo(f"skipped {len(loaded.bad_files)} unreadable image(s), e.g. {loaded.bad_files[0][0]}", err=True)

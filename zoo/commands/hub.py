@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
-from zoo.errors import unknown_name
+from zoo.errors import UsageError, unknown_name
 from zoo.output import echo_json
 
 
 @click.command()
 @click.argument("ref", metavar="NAME|REPO_ID[@REV]|hf://REPO_ID[@REV]")
-@click.option("--weights", default=None, help="Which weights of a backbone to fetch (default: its default weights).")
+@click.option("--weights", default=None,
+              help="Which weights of a backbone to fetch (default: its default weights); not for adapters.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was fetched as JSON.")
 def pull(ref: str, weights: str | None, as_json: bool) -> None:
     """Fetch a backbone's weights, or an adapter from a hub, into the local cache.
@@ -18,10 +19,13 @@ def pull(ref: str, weights: str | None, as_json: bool) -> None:
     A backbone name (`zoo pull resnet50`) fetches its weights file; a registered
     adapter name, `owner/repo[@rev]` or `hf://owner/repo[@rev]` downloads an adapter
     into the hub's cache, verifies its checksums, and prints its local directory.
-    With HF_HUB_OFFLINE=1 adapters come from the cache only.
+    With HF_HUB_OFFLINE=1 adapters come from the cache only. ZOO_CONNECT_TIMEOUT (default
+    10) and ZOO_READ_TIMEOUT (default 60) bound, in seconds, every wait on a server.
     """
     from zoo.catalog import get_catalog
+    from zoo.weights import network_timeouts
 
+    network_timeouts()  # a bad ZOO_CONNECT_TIMEOUT / ZOO_READ_TIMEOUT is refused before any work
     catalog = get_catalog()
     is_name = "/" not in ref and "://" not in ref
     if is_name and ref not in catalog.backbones and ref not in catalog.adapters \
@@ -30,14 +34,15 @@ def pull(ref: str, weights: str | None, as_json: bool) -> None:
                            lead=f"no backbone or adapter named {ref!r}",
                            hint="see `zoo list backbones` and `zoo list adapters`, or pull OWNER/REPO[@REV]")
     if ref in catalog.backbones or ref.partition(":")[0] in catalog.backbone_sources:
-        from zoo.quiet import import_tensorflow
         from zoo.weights import pull_backbone
 
-        import_tensorflow()
-        result = pull_backbone(catalog.backbone(ref), weights)
+        result = pull_backbone(catalog.backbone(ref), weights)  # imports TensorFlow only to download
     else:
         from zoo.hubs import pull_adapter
 
+        if weights is not None:
+            raise UsageError(f"--weights chooses a backbone's weights; '{ref}' is an adapter, which records "
+                             f"its own: drop --weights")
         result = pull_adapter(catalog, ref)
     if as_json:
         echo_json(result)
@@ -60,11 +65,14 @@ def push(run_dir: str, repo_id: str, private: bool, revision: str | None, messag
     """Publish the adapter in RUN to REPO_ID, with a generated model card.
 
     Creates the repository (and the --revision branch) when missing; RUN itself is only
-    read. The token comes from HF_TOKEN or `hf auth login`; HF_ENDPOINT picks the server.
+    read. The token comes from HF_TOKEN or `hf auth login`; HF_ENDPOINT picks the server;
+    ZOO_CONNECT_TIMEOUT and ZOO_READ_TIMEOUT bound, in seconds, every wait on it.
     """
     from zoo.catalog import get_catalog
     from zoo.hubs import push_adapter
+    from zoo.weights import network_timeouts
 
+    network_timeouts()  # a bad ZOO_CONNECT_TIMEOUT / ZOO_READ_TIMEOUT is refused before any work
     result = push_adapter(get_catalog(), run_dir, repo_id, hub_name=hub_name, private=private,
                           revision=revision, message=message, register_as=register_as)
     if as_json:

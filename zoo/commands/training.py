@@ -6,14 +6,15 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Any
 
 import click
 
-from zoo.errors import UsageError
+from zoo.errors import UsageError, ZooError
 from zoo.output import echo_json, echo_mapping
-from zoo.quiet import needs_tensorflow
+from zoo.quiet import import_tensorflow, needs_tensorflow
 from zoo.pipeline_config import BAD_IMAGE_POLICIES, DISTRIBUTIONS, NORMALIZATIONS, PRECISIONS
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -56,14 +57,18 @@ CORE_FLAGS: list[tuple[str, str, Any, str]] = [
 CLICK_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
 
-def strategy_flags(catalog) -> dict[str, Any]:
-    """One flag per strategy option name across all strategies (``--unfreeze``, ``--method``...)."""
+def strategy_flags(catalog) -> tuple[dict[str, Any], ZooError | None]:
+    """One flag per strategy option name across all strategies (``--unfreeze``, ``--method``...).
+
+    When the strategies cannot be listed (two plugins claim one name), there are no such
+    flags and the error comes back, for ``zoo train`` to report when it runs.
+    """
     core = {flag for flag, *_ in CORE_FLAGS}
     flags: dict[str, Any] = {}
     try:
         strategies = list(catalog.strategies.values())
-    except Exception:  # a plugin clash is reported when `zoo train` runs; keep the CLI alive
-        strategies = []
+    except ZooError as error:
+        return flags, error
     for spec in strategies:
         for option in spec.options:
             if option.flag in core:
@@ -71,11 +76,44 @@ def strategy_flags(catalog) -> dict[str, Any]:
             entry = flags.setdefault(option.name, {"options": [], "users": []})
             entry["options"].append(option)
             entry["users"].append(spec.name)
-    return flags
+    return flags, None
+
+
+def mapping_from_flags(given: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    """The TOML-shaped mapping of ``zoo train``'s flags (core, per-strategy and ``-o KEY=VALUE``)."""
+    extra = given.pop("strategy_option")
+    mapping: dict[str, Any] = {}
+    for flag, key, _, _ in CORE_FLAGS:
+        value = given.pop(flag[2:].replace("-", "_"))
+        if value is not None:
+            mapping[key] = value
+    strategy: dict[str, Any] = {"name": mapping.pop("strategy", "feature-extraction")}
+    for name in flags:
+        value = given.pop(name)
+        if value is not None:
+            strategy[name] = value
+    for item in extra:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-o/--strategy-option takes KEY=VALUE, got {item!r}")
+        strategy[key.strip().replace("-", "_")] = value
+    mapping["strategy"] = strategy
+    return mapping
+
+
+def print_config(config) -> None:
+    """The pipeline TOML of ``config``, with every strategy option and the resolved ``out``."""
+    from zoo.catalog import get_catalog
+    from zoo.pipeline import check_stage_plan
+    from zoo.pipeline_config import stage_to_toml
+
+    _, options = check_stage_plan(config, get_catalog(), "command line")
+    config.strategy_options = {k: v for k, v in options.items() if v is not None}
+    click.echo(stage_to_toml(config), nl=False)
 
 
 def build_train_command(catalog) -> click.Command:
-    flags = strategy_flags(catalog)
+    flags, flags_error = strategy_flags(catalog)
 
     def train(**given: Any) -> None:
         """Train a backbone + head with a transfer strategy and write a run folder.
@@ -83,40 +121,25 @@ def build_train_command(catalog) -> click.Command:
         Every flag has a TOML twin: `--print-config` prints the pipeline file that
         `zoo run` would run for the same settings.
         """
-        from zoo.pipeline_config import stage_from_mapping, stage_to_toml
+        from zoo.pipeline_config import default_out, stage_from_mapping
 
-        resume, print_config = given.pop("resume"), given.pop("print_config")
-        extra = given.pop("strategy_option")
-        mapping: dict[str, Any] = {}
-        for flag, key, _, _ in CORE_FLAGS:
-            value = given.pop(flag[2:].replace("-", "_"))
-            if value is not None:
-                mapping[key] = value
-        strategy: dict[str, Any] = {"name": mapping.pop("strategy", "feature-extraction")}
-        for name in flags:
-            value = given.pop(name)
-            if value is not None:
-                strategy[name] = value
-        for item in extra:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise UsageError(f"-o/--strategy-option takes KEY=VALUE, got {item!r}")
-            strategy[key.strip().replace("-", "_")] = value
-        mapping["strategy"] = strategy
-        config = stage_from_mapping(mapping, "command line")
-        if print_config:
-            from zoo.catalog import get_catalog
-            from zoo.pipeline_config import resolve_strategy_options
-
-            spec = get_catalog().strategy(config.strategy)
-            config.strategy_options = {
-                k: v for k, v in resolve_strategy_options(spec, config.strategy_options, "command line").items()
-                if v is not None
-            }
-            click.echo(stage_to_toml(config), nl=False)
+        if flags_error is not None:
+            raise flags_error
+        resume, printing = given.pop("resume"), given.pop("print_config")
+        config = stage_from_mapping(mapping_from_flags(given, flags), "command line")
+        if resume and config.out is None:
+            raise UsageError("--resume needs --out DIR, the run folder to continue "
+                             "(its DIR.partial holds the checkpoints)")
+        config.out = config.out or str(default_out(config))
+        if printing:
+            print_config(config)
             return
-        run_and_report(lambda: __import__("zoo.pipeline", fromlist=["run_stage"]).run_stage(
-            config, resume=resume, verbose=keras_verbosity(), log=log))
+        import_tensorflow()
+        from zoo.pipeline import run_stage
+
+        run_and_report(lambda: run_stage(config, resume=resume, verbose=keras_verbosity(), log=log,
+                                         where="command line"),
+                       f"run the same command with `--out {shlex.quote(config.out)} --resume`")
 
     params: list[click.Parameter] = []
     for flag, _, kind, text in CORE_FLAGS:
@@ -137,18 +160,20 @@ def build_train_command(catalog) -> click.Command:
     params += [
         click.Option(["-o", "--strategy-option"], multiple=True, metavar="KEY=VALUE",
                      help="Any strategy option by name (for options without a flag of their own)."),
-        click.Option(["--resume"], is_flag=True, help="Continue an interrupted run in OUT.partial."),
+        click.Option(["--resume"], is_flag=True, help="Continue the interrupted run in OUT.partial (needs --out)."),
         click.Option(["--print-config"], is_flag=True, help="Print the equivalent pipeline TOML and exit."),
     ]
-    return click.Command("train", callback=needs_tensorflow(train), params=params, help=train.__doc__)
+    # without the strategies' flags, let `zoo train --unfreeze 2` reach the callback, which says why they are missing
+    lenient = {"ignore_unknown_options": True, "allow_extra_args": True} if flags_error is not None else {}
+    return click.Command("train", callback=train, params=params, help=train.__doc__, context_settings=lenient)
 
 
-def run_and_report(action) -> None:
+def run_and_report(action, to_continue: str) -> None:
+    """Run a training ``action`` and print one line per run; on Ctrl-C, say how to continue."""
     try:
         results = action()
     except KeyboardInterrupt:
-        click.echo("zoo: interrupted; the last finished epoch is checkpointed: run the same command with "
-                   "--resume to continue", err=True)
+        click.echo(f"zoo: interrupted; to continue from the last finished epoch, {to_continue}", err=True)
         sys.exit(130)
     for result in results if isinstance(results, list) else [results]:
         summary = {k: result.metrics.get(k) for k in ("accuracy", "loss", "target_accuracy", "source_accuracy")
@@ -166,7 +191,8 @@ def run(pipeline_file: str, resume: bool) -> None:
     """Run every stage of a pipeline TOML file (see examples/)."""
     from zoo.pipeline import run_pipeline
 
-    run_and_report(lambda: run_pipeline(pipeline_file, resume=resume, verbose=keras_verbosity(), log=log))
+    run_and_report(lambda: run_pipeline(pipeline_file, resume=resume, verbose=keras_verbosity(), log=log),
+                   f"run `zoo run {shlex.quote(pipeline_file)} --resume`")
 
 
 @click.command()
@@ -233,9 +259,9 @@ def demo(out: str, seeds: int, quick: bool) -> None:
 
     Trains a small AlexNet on the labelled source, then scores on the target's
     test split: the source model alone, feature extraction and fine-tuning with
-    10 labelled target images per class, and domain adaptation (MMD, per-domain
+    10 labelled target images per class, and domain adaptation (DANN, per-domain
     BatchNorm) with the unlabelled target images. Writes every run, results.json
-    and comparison.png to --out. The default (3 seeds) takes about 2.5 minutes on
+    and comparison.png to --out. The default (3 seeds) takes about 3 minutes on
     2 CPU cores.
     """
     from pathlib import Path

@@ -59,21 +59,36 @@ def zoo_strategies():
 def zoo_commands(cli):
     import click
 
+    from zoo.quiet import needs_tensorflow
+
     @cli.command()
     @click.argument("backbone")
     @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True))
     @click.option("--weights", default="default", help="imagenet, none (random) or a weights file.")
     @click.option("--image-size", type=int, default=None, help="Input size (default: the backbone's).")
+    @needs_tensorflow
     def embed(backbone, images, weights, image_size):
-        """Print the BACKBONE feature vector of each image as JSON lines."""
+        """Print the BACKBONE feature vector of each image (folders: the images inside) as JSON lines."""
         import json
 
         from zoo.backbones import build_backbone
         from zoo.catalog import get_catalog
-        from zoo.inputs import load_images
 
         built = build_backbone(get_catalog().backbone(backbone), weights=weights, input_size=image_size)
-        pixels = load_images(list(images), built.input_size)
-        features = built.model.predict(pixels, verbose=0)
-        for path, vector in zip(images, features):
+        for path, vector in embed_images(built, list(images)):
             click.echo(json.dumps({"image": path, "features": [float(v) for v in vector]}))
+
+
+def embed_images(built, paths):
+    """``(file, feature vector)`` from a built backbone for every image in ``paths`` (folders expanded).
+
+    The files are listed once and that very list is what gets loaded, so each vector
+    is paired with the file it came from; an unreadable file is an error naming it,
+    never a gap that would shift the pairs.
+    """
+    from zoo.inputs import expand_image_paths, load_images
+
+    files = expand_image_paths(paths)
+    pixels = load_images(files, built.input_size, channels=built.spec.channels)
+    features = built.model.predict(pixels, verbose=0)
+    return list(zip(files, features, strict=True))
