@@ -261,7 +261,7 @@ def demo(out: str, seeds: int, quick: bool) -> None:
     test split: the source model alone, feature extraction and fine-tuning with
     10 labelled target images per class, and domain adaptation (DANN, per-domain
     BatchNorm) with the unlabelled target images. Writes every run, results.json
-    and comparison.png to --out. The default (3 seeds) takes about 3 minutes on
+    and comparison.png to --out. The default (3 seeds) takes about 2 minutes on
     2 CPU cores.
     """
     from pathlib import Path
