@@ -112,25 +112,32 @@ def test_debug_shows_the_traceback(zoo_process):
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 
-def test_catalogue_commands_never_import_tensorflow(zoo_process):
+def run_without_tensorflow(*commands: list[str]):
+    """Run each ``zoo`` command in one fresh interpreter; fails if any exits non-zero or
+    imports TensorFlow or Keras. Returns the finished process (its stdout is the commands')."""
+    import subprocess
+
     probe = (
         "import sys\n"
         "from zoo.cli import main\n"
-        "for args in (['--help'], ['list', 'backbones'], ['list', 'strategies'], ['list', 'datasets'],\n"
-        "             ['plugins'], ['info', 'resnet50'], ['info', 'fine-tuning']):\n"
+        f"for args in {list(commands)!r}:\n"
         "    try:\n"
         "        main(args)\n"
         "    except SystemExit as exit:\n"
         "        assert not exit.code, (args, exit.code)\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
         "assert 'keras' not in sys.modules, 'keras was imported'\n"
-        "print('clean')\n"
+        "print('clean', file=sys.stderr)\n"
     )
-    import subprocess
-
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("clean")
+    assert result.stderr.strip().endswith("clean")  # the probe ran to its end
+    return result
+
+
+def test_catalogue_commands_never_import_tensorflow():
+    run_without_tensorflow(["--help"], ["list", "backbones"], ["list", "strategies"], ["list", "datasets"],
+                           ["plugins"], ["info", "resnet50"], ["info", "fine-tuning"])
 
 
 @pytest.mark.parametrize("args, message", [
@@ -147,22 +154,10 @@ def test_click_usage_errors_are_one_line_too(zoo, args, message):
 
 def test_print_config_resolves_out_without_importing_tensorflow():
     """The printed file is the run, resumable as it is: its `out` is the folder the run would get."""
-    probe = (
-        "import sys\n"
-        "from zoo.cli import main\n"
-        "try:\n"
-        "    main(['train', '--backbone', 'alexnet-small', '--dataset', 'digits', '--strategy', 'fine-tuning',\n"
-        "          '--unfreeze', '2', '--print-config'])\n"
-        "except SystemExit as exit:\n"
-        "    assert not exit.code, exit.code\n"
-        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
-        "assert 'keras' not in sys.modules, 'keras was imported'\n"
-    )
-    import subprocess
     import tomllib
 
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    result = run_without_tensorflow(["train", "--backbone", "alexnet-small", "--dataset", "digits", "--strategy",
+                                     "fine-tuning", "--unfreeze", "2", "--print-config"])
     printed = tomllib.loads(result.stdout)
     assert printed["out"].startswith("runs/alexnet-small-fine-tuning-")
     assert printed["strategy"]["unfreeze"] == "2"

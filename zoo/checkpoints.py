@@ -20,6 +20,7 @@ strategy) is refused with a :class:`~zoo.errors.ZooError` naming that folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -181,6 +182,14 @@ class CheckpointStore:
                 variable.assign(value)
         model.set_weights(weights)
         return PhaseState(epoch=saved["epoch"], done=saved["done"], history=saved["history"])
+
+    def holds_any(self) -> bool:
+        """Whether any phase has a checkpoint on disk, once the writes in flight have landed."""
+        phases = [p.name for p in self.root.iterdir() if p.is_dir()] if self.root.is_dir() else []
+        for phase in phases:
+            with contextlib.suppress(Exception):  # a failed write is reported by whoever waits for it
+                _wait(self._dir(phase))
+        return any(self.root.glob(f"*/{STATE}"))
 
     def _saved(self, phase: str) -> dict[str, Any] | None:
         _wait(self._dir(phase))

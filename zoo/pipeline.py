@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterator
 
 from zoo import __version__
 from zoo.artifacts import BACKBONE_DELTA, CONFIG, CONFUSION, CURVES, HEAD, HISTORY, METRICS, Adapter, read_adapter, record_files
-from zoo.checkpoints import STATE, CheckpointStore
+from zoo.checkpoints import CheckpointStore
 from zoo.errors import ConfigError, UsageError
 from zoo.fileio import atomic_directory, atomic_write_text
 from zoo.pipeline_config import StageConfig, default_out, read_pipeline, resolve_strategy_options
@@ -212,20 +212,14 @@ def create_partial(work: Path, stage_text: str) -> None:
         atomic_write_text(tmp / STAGE_FILE, stage_text)
 
 
-def has_checkpoint(work: Path) -> bool:
-    """Whether any phase of the run in ``work`` has a checkpoint on disk (writes in flight included)."""
-    folder = work / "checkpoints"
-    store = CheckpointStore(folder)
-    phases = [p.name for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
-    for phase in phases:
-        with contextlib.suppress(Exception):  # waits for a write in flight; its error is reported elsewhere
-            store.state(phase)
-    return any(folder.glob(f"*/{STATE}"))
+def checkpoints_of(work: Path) -> CheckpointStore:
+    """The checkpoint store of the run whose ``.partial`` folder is ``work``."""
+    return CheckpointStore(work / "checkpoints")
 
 
 def discard_unstarted(paths: StagePaths) -> None:
     """Remove the ``.partial`` this stage created when no epoch was checkpointed: nothing to resume."""
-    if paths.work.exists() and not has_checkpoint(paths.work):
+    if paths.work.exists() and not checkpoints_of(paths.work).holds_any():
         shutil.rmtree(paths.work, ignore_errors=True)
         if paths.scratch is not None:
             with contextlib.suppress(OSError):
@@ -338,7 +332,7 @@ def _train(inputs: StageInputs, distribution, work: Path, verbose: int, log: Cal
         job = TrainJob(
             backbone=built, class_names=source.class_names, train=source.splits["train"],
             val=source.splits.get("val"), options=inputs.options, epochs=config.epochs, batch_size=config.batch_size,
-            lr=config.lr, seed=config.seed, make_dataset=make_dataset, checkpoints=CheckpointStore(work / "checkpoints"),
+            lr=config.lr, seed=config.seed, make_dataset=make_dataset, checkpoints=checkpoints_of(work),
             work_dir=work, target=unlabelled(target.splits.get("train")) if target else None,
             target_eval=unlabelled(_eval_split(target)) if target else None, augmenting=augment is not None,
             precision=config.precision, distribution=distribution, verbose=verbose, log=log,
