@@ -136,7 +136,7 @@ def test_fit_phase_refuses_to_resume_into_another_trainable_set(tmp_path):
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
     job = TrainJob(backbone=None, class_names=["a", "b", "c"], train=None, val=None, options={}, epochs=3,
                    batch_size=8, lr=0.01, seed=0, make_dataset=None,
-                   checkpoints=CheckpointStore(tmp_path / "checkpoints"), work_dir=tmp_path, verbose=0,
+                   checkpoints=CheckpointStore(tmp_path / "checkpoints", interval=0), work_dir=tmp_path, verbose=0,
                    log=lambda message: None)
 
     class StopAfterOne(Exception):
@@ -154,3 +154,96 @@ def test_fit_phase_refuses_to_resume_into_another_trainable_set(tmp_path):
     history = fit_phase(job, "head", small_model(0), data)  # the same model resumes
     assert [row["epoch"] for row in history] == [1, 2, 3]
     assert job.checkpoints.state("head") == PhaseState(epoch=3, done=True, history=history)
+
+
+@pytest.mark.parametrize("interval, pause, kept", [
+    (0, 0, [1, 2, 3]),  # every epoch
+    (3600, 0, [None, None, None]),  # only the last, once the phase is done
+    (2, 2.2, [1, 1, 1]),  # the first epoch ends after the interval, the next two within it
+])
+def test_the_interval_spaces_checkpoints_and_the_last_epoch_is_always_kept(tmp_path, interval, pause, kept):
+    import time
+
+    import keras
+    import tensorflow as tf
+
+    from zoo.training import TrainJob, fit_phase
+
+    x, y = np.random.default_rng(1).normal(size=(16, 4)).astype("float32"), np.arange(16) % 3
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    job = TrainJob(backbone=None, class_names=["a", "b", "c"], train=None, val=None, options={}, epochs=3,
+                   batch_size=8, lr=0.01, seed=0, make_dataset=None,
+                   checkpoints=CheckpointStore(tmp_path / "checkpoints", interval=interval), work_dir=tmp_path,
+                   verbose=0, log=lambda message: None)
+    seen: list[int | None] = []
+
+    class Watch(keras.callbacks.Callback):  # runs after the checkpoint callback, at each of its moments
+        def on_train_begin(self, logs=None):
+            time.sleep(pause)
+
+        def on_epoch_end(self, epoch, logs=None):
+            state = job.checkpoints.state("head")  # waits for a write in flight
+            seen.append(None if state is None else state.epoch)
+
+    model = small_model(0)
+    history = fit_phase(job, "head", model, data, extra_callbacks=[Watch()])
+    assert seen == kept
+    assert job.checkpoints.state("head") == PhaseState(epoch=3, done=True, history=history)
+    fresh = small_model(5)
+    resumed = fit_phase(job, "head", fresh, data)  # a resumed run: restored, not trained
+    assert resumed == history
+    for a, b in zip(fresh.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the last epoch, whether or not the interval had passed
+
+
+def test_marking_done_writes_an_epoch_the_interval_left_out(tmp_path):
+    model = trained_model()
+    store = CheckpointStore(tmp_path, interval=3600)
+    store.save("head", model, PhaseState(epoch=1, history=[{"epoch": 1}]), wait=True)
+    model.set_weights([w + 1 for w in model.get_weights()])  # epoch 2, never checkpointed
+    store.mark_done("head", model, [{"epoch": 1}, {"epoch": 2}])
+    folder = tmp_path / "head"
+    assert sorted(p.name for p in folder.iterdir()) == ["state.json", "weights-0002"]
+    assert not list((folder / "weights-0002").glob("o*.npy"))  # a finished phase never steps again
+    fresh = small_model(5)
+    assert store.restore("head", fresh) == PhaseState(epoch=2, done=True, history=[{"epoch": 1}, {"epoch": 2}])
+    for a, b in zip(fresh.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan", "-inf"])
+def test_a_bad_interval_is_one_line_before_anything_is_written(zoo, monkeypatch, tmp_path, value):
+    monkeypatch.setenv("ZOO_CHECKPOINT_INTERVAL", value)
+    result = zoo("train", "--backbone", "alexnet-small", "--weights", "none", "--dataset", "digits",
+                 "--image-size", "32", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2
+    assert result.stderr == (f"zoo: error: ZOO_CHECKPOINT_INTERVAL must be a number of seconds, 0 or more "
+                             f"(0: every epoch, inf: only after each phase's last epoch), got {value!r}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_finished_phase_keeps_its_last_epoch_whatever_later_callbacks_do(tmp_path):
+    """As ``EarlyStopping(restore_best_weights=True)`` does: a callback changes the model when training ends."""
+    import keras
+    import tensorflow as tf
+
+    from zoo.training import TrainJob, fit_phase
+
+    x, y = np.random.default_rng(1).normal(size=(16, 4)).astype("float32"), np.arange(16) % 3
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    job = TrainJob(backbone=None, class_names=["a", "b", "c"], train=None, val=None, options={}, epochs=2,
+                   batch_size=8, lr=0.01, seed=0, make_dataset=None,
+                   checkpoints=CheckpointStore(tmp_path / "checkpoints", interval=3600), work_dir=tmp_path,
+                   verbose=0, log=lambda message: None)
+    last: list[np.ndarray] = []
+
+    class ChangeAtTheEnd(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            last.extend(self.model.get_weights())
+            self.model.set_weights([w + 1 for w in last])
+
+    fit_phase(job, "head", small_model(0), data, extra_callbacks=[ChangeAtTheEnd()])
+    fresh = small_model(5)
+    fit_phase(job, "head", fresh, data)  # restored, as a resumed run is
+    for a, b in zip(fresh.get_weights(), last):
+        np.testing.assert_array_equal(a, b)

@@ -289,6 +289,17 @@ def test_unreachable_unknown_repo_unknown_revision(zoo, alice, adapter_v1, monke
     assert tree_state(adapter_v1) == before
 
 
+def test_a_pinned_pull_cut_short_is_fetched_again(zoo, alice, adapter_v1):
+    commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-cut"))
+    first = zoo("pull", f"hf://alice/pets-cut@{commit}")
+    assert first.exit_code == 0, first
+    snapshot = Path(first.stdout.strip())
+    (snapshot / "head.keras").unlink()  # what a download killed before its last file leaves
+    again = zoo("pull", f"hf://alice/pets-cut@{commit}")
+    assert again.exit_code == 0 and again.stdout == first.stdout, again
+    assert file_sums(snapshot, ["head.keras"]) == file_sums(adapter_v1, ["head.keras"])
+
+
 def test_tampered_adapters_are_refused(zoo, alice, adapter_v1, tmp_path):
     commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-tamper"))
     from huggingface_hub import HfApi

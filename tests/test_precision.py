@@ -68,3 +68,29 @@ def test_float32_copy_computes_in_float32_with_the_same_weights():
     np.testing.assert_allclose(exact, head(features).numpy(), atol=2e-2)  # bf16 rounding only
     assert float32_copy(copy) is copy
     assert keras.config.dtype_policy().name == "float32"
+
+
+def test_a_stored_head_is_float32_and_carries_no_optimizer_state(tmp_path):
+    """An adapter's head.keras: the same whether or not training resumed after the head's last phase."""
+    import zipfile
+
+    import h5py
+    import keras
+
+    from zoo.models import load_head, save_head
+    from zoo_strategies.heads import make_head
+
+    head = make_head(16, 3, units=8, dropout=0.1)
+    head.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    head.fit(rng.normal(size=(12, 16)).astype("float32"), np.arange(12) % 3, epochs=2, verbose=0)
+    assert head.optimizer.built  # Adam's slots exist and would be saved with the model
+    save_head(head, tmp_path / "head.keras")
+    with zipfile.ZipFile(tmp_path / "head.keras") as archive:
+        archive.extract("model.weights.h5", tmp_path)
+    with h5py.File(tmp_path / "model.weights.h5") as weights:
+        assert "optimizer" not in weights
+    loaded = load_head(tmp_path / "head.keras")
+    assert isinstance(loaded, keras.Model) and not loaded.compiled
+    for a, b in zip(loaded.get_weights(), head.get_weights()):
+        np.testing.assert_array_equal(a, b)

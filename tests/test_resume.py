@@ -1,5 +1,7 @@
-"""Long runs: a killed or interrupted training resumes from its last finished epoch, with
+"""Long runs: a killed or interrupted training resumes from its last checkpoint, with
 the weights and the optimizer's state (step count and slot variables) of that epoch.
+The runs here checkpoint every epoch (``ZOO_CHECKPOINT_INTERVAL=0``), so that a kill
+after epoch 2 finds it on disk.
 
 This file is also the worker program of the optimizer test: ``python test_resume.py OUT``
 trains the toy model below through ``fit_phase`` and kills itself once epoch 2 is
@@ -33,7 +35,8 @@ EXAMPLES, FEATURES, CLASSES, BATCH, EPOCHS, KILLED_AFTER = 90, 6, 3, 20, 4, 2
 
 def start(args, out: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "zoo", *args, "--out", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                                          "ZOO_CHECKPOINT_INTERVAL": "0"})
 
 
 def phase_folder(out: Path, phase: str) -> Path:
@@ -73,7 +76,7 @@ def test_resume_after_the_process_dies(tmp_path, how):
     _, stderr = proc.communicate(timeout=120)
     if how == "interrupt":
         assert proc.returncode == 130, stderr
-        assert f"to continue from the last finished epoch, run the same command with `--out {shlex.quote(str(out))} " \
+        assert f"to continue from the last checkpoint, run the same command with `--out {shlex.quote(str(out))} " \
                f"--resume`" in stderr
     assert not out.exists()  # never half a run
     partial = out.with_name("run.partial")
@@ -96,6 +99,23 @@ def test_resume_after_the_process_dies(tmp_path, how):
     assert [int(r["epoch"]) for r in rows] == list(range(1, 13))
     assert not partial.exists()
     assert read_adapter(out).metrics()["accuracy"] > 0.8
+
+
+@pytest.mark.slow
+def test_an_interrupt_before_the_first_checkpoint_says_to_start_again(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "zoo", *TRAIN, "--epochs", "500", "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "ZOO_CHECKPOINT_INTERVAL": "inf"})
+    for line in proc.stderr:  # training begins right after this line
+        if line.startswith("zoo: fine-tuning stages"):
+            break
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "zoo: interrupted; nothing was checkpointed yet: run the same command again" in stderr
+    assert not out.exists() and not out.with_name("run.partial").exists()
 
 
 def test_resume_with_other_settings_is_refused(tmp_path, zoo):
@@ -139,7 +159,8 @@ def toy_job(out: Path, messages: list[str]):
 
     return TrainJob(backbone=None, class_names=["a", "b", "c"], train=None, val=None, options={}, epochs=EPOCHS,
                     batch_size=BATCH, lr=0.05, seed=0, make_dataset=None,
-                    checkpoints=CheckpointStore(out / "checkpoints"), work_dir=out, verbose=0, log=messages.append)
+                    checkpoints=CheckpointStore(out / "checkpoints", interval=0), work_dir=out, verbose=0,
+                    log=messages.append)
 
 
 def worker_main(out: Path) -> None:

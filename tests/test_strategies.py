@@ -284,7 +284,10 @@ def test_cached_features_are_reshuffled_every_epoch_in_memory_and_on_disk(tmp_pa
     epochs = {}
     for where, array in (("memory", features), ("disk", on_disk)):
         dataset = feature_dataset(array, labels, batch_size=8, shuffle=True, seed=3)
-        epochs[where] = [order_of(dataset) for _ in range(3)]  # Keras iterates the dataset anew each epoch
+        epochs[where] = [order_of(dataset) for _ in range(3)]  # a new iterator each epoch
+        # fit_phase repeats it and keeps one iterator (zoo.training.one_stream): the same epochs
+        stream = feature_dataset(array, labels, batch_size=8, shuffle=True, seed=3).repeat()
+        assert order_of(stream.take(15)) == sum(epochs[where], [])
         for batches in epochs[where]:
             assert [len(b) for b in batches] == [8] * 5
             assert sorted(sum(batches, [])) == list(range(rows))

@@ -1,17 +1,20 @@
-"""Per-epoch checkpoints that make an interrupted run resumable.
+"""Epoch-end checkpoints that make an interrupted run resumable.
 
 Each training phase of a strategy (e.g. fine-tuning's "head" then "fine-tune") keeps,
-after every epoch, the model's weights, the optimizer's state and the history so far.
+at the end of an epoch, the model's weights, the optimizer's state and the history so far:
+after the first epoch that ends at least ``ZOO_CHECKPOINT_INTERVAL`` seconds (default 60;
+0: every epoch) after the phase started or was last checkpointed, and always after its
+last epoch. Short epochs then do not pay for a write each (a fine-tuned ResNet50 and its
+optimizer are a few hundred MB), and a crash costs at most the interval plus one epoch.
 The arrays go to a new folder (``weights-EPOCH/``, one ``.npy`` per array), then the
 small ``state.json`` naming that folder is replaced, then the older folder is removed:
 a kill at any instant leaves a state file and the very weights it was written with.
 
-A fine-tuned ResNet50 and its optimizer are a few hundred MB, so the values are copied
-when an epoch ends and written by a background thread, at low priority, while the next
-epoch trains (one write in flight per phase). Reading a checkpoint waits for the write
+The values are copied when an epoch ends and written by a background thread, at low
+priority, while the next epoch trains (one write in flight per phase). Reading a checkpoint waits for the write
 in flight; so does the interpreter at exit, so Ctrl-C still leaves the last finished
-epoch on disk. Marking a phase done rewrites ``state.json`` alone: its last epoch's
-weights are already there.
+checkpoint on disk. Marking a phase done rewrites ``state.json`` alone when its last
+epoch was checkpointed, and writes that epoch (waiting for it) when it was not.
 
 The store lives in a run's work folder (``OUT.partial/checkpoints``); a checkpoint that
 does not fit the model it is restored into (other settings, another version of a
@@ -22,20 +25,39 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import UsageError, ZooError
 from zoo.fileio import atomic_write_text
 
 STATE = "state.json"
+INTERVAL_ENV = "ZOO_CHECKPOINT_INTERVAL"
+DEFAULT_INTERVAL = 60.0
+
+
+def checkpoint_interval() -> float:
+    """Least seconds between two epoch-end checkpoints of a phase (``ZOO_CHECKPOINT_INTERVAL``)."""
+    text = os.environ.get(INTERVAL_ENV, "").strip()
+    if not text:
+        return DEFAULT_INTERVAL
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if math.isnan(value) or value < 0:
+        raise UsageError(f"{INTERVAL_ENV} must be a number of seconds, 0 or more (0: every epoch, inf: only "
+                         f"after each phase's last epoch), got {text!r}")
+    return value
 
 
 @dataclass
@@ -119,8 +141,32 @@ def _load_arrays(folder: Path, saved: dict[str, Any]) -> tuple[list[np.ndarray],
 
 
 class CheckpointStore:
-    def __init__(self, root: Path):
+    """The checkpoints of one run's phases under ``root``.
+
+    ``interval`` is the least seconds between two epoch-end checkpoints of a phase
+    (default: :func:`checkpoint_interval`); see :meth:`epoch_ended`.
+    """
+
+    def __init__(self, root: Path, interval: float | None = None):
         self.root = Path(root)
+        self.interval = checkpoint_interval() if interval is None else interval
+        self._since: dict[str, float] = {}  # phase -> when it started or was last checkpointed
+
+    def phase_started(self, phase: str) -> None:
+        """Start the interval's clock for ``phase`` (its training begins or resumes now)."""
+        self._since[phase] = time.monotonic()
+
+    def epoch_ended(self, phase: str, model, state: PhaseState, every_epoch: bool = False) -> bool:
+        """Checkpoint ``model`` when the interval has passed (or ``every_epoch``); whether it did.
+
+        An epoch left out is written by :meth:`mark_done` if it turns out to be the last.
+        """
+        now = time.monotonic()
+        if not every_epoch and now - self._since.setdefault(phase, now) < self.interval:
+            return False
+        self.save(phase, model, state)
+        self._since[phase] = time.monotonic()
+        return True
 
     def _dir(self, phase: str) -> Path:
         return (self.root / phase).absolute()
@@ -129,8 +175,8 @@ class CheckpointStore:
         saved = self._saved(phase)
         return None if saved is None else PhaseState(saved["epoch"], saved["done"], saved["history"])
 
-    def save(self, phase: str, model, state: PhaseState, wait: bool = False) -> None:
-        """Checkpoint ``model`` (and its optimizer, when built) after an epoch.
+    def save(self, phase: str, model, state: PhaseState, wait: bool = False, with_optimizer: bool = True) -> None:
+        """Checkpoint ``model`` (and its optimizer, when built and ``with_optimizer``) after an epoch.
 
         The values are taken now (``get_weights`` and ``.numpy()`` return copies); the
         files are written in the background, unless ``wait``.
@@ -139,7 +185,7 @@ class CheckpointStore:
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {f"w{i}": np.asarray(v) for i, v in enumerate(model.get_weights())}
         optimizer = getattr(model, "optimizer", None)
-        if optimizer is not None and getattr(optimizer, "built", False):
+        if with_optimizer and optimizer is not None and getattr(optimizer, "built", False):
             arrays.update({f"o{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
         _wait(folder)  # the previous epoch's write first, so checkpoints land in order
         write = _Write(folder, arrays, PhaseState(state.epoch, state.done, list(state.history)))
@@ -150,15 +196,20 @@ class CheckpointStore:
             _wait(folder)
 
     def mark_done(self, phase: str, model, history: list[dict[str, Any]]) -> None:
-        """Record that ``phase`` is finished, keeping the weights of its last checkpoint.
+        """Record that ``phase`` is finished with ``model`` as it is after the last row of ``history``.
 
-        Only ``state.json`` is rewritten: the last epoch's weights are on disk already.
-        With no checkpoint yet (a phase of no epochs), ``model`` is saved in full.
+        When that epoch is checkpointed already, only ``state.json`` is rewritten; otherwise
+        (an epoch the interval left out, or a phase of no epochs) the weights of ``model``
+        are saved before this returns, without the optimizer's state: a finished phase
+        never steps again (a resumed run only restores it), and that state is often more
+        than half the bytes.
         """
         folder = self._dir(phase)
         saved = self._saved(phase)
-        if saved is None:
-            self.save(phase, model, PhaseState(epoch=0, done=True, history=list(history)), wait=True)
+        last = history[-1]["epoch"] if history else 0
+        if saved is None or saved["epoch"] != last:
+            self.save(phase, model, PhaseState(epoch=last, done=True, history=list(history)), wait=True,
+                      with_optimizer=False)
             return
         _write_state(folder, PhaseState(saved["epoch"], True, list(history)), saved["weights"])
 
@@ -211,15 +262,27 @@ class CheckpointStore:
                        f"'{self.root.parent}', or resume with the settings it was started with")
 
 
-def epoch_checkpoint_callback(store: CheckpointStore, phase: str, history: list[dict[str, Any]]):
-    """A Keras callback that records each epoch's logs and checkpoints the model."""
+def epoch_checkpoint_callback(store: CheckpointStore, phase: str, history: list[dict[str, Any]],
+                              every_epoch: bool = False):
+    """A Keras callback that records each epoch's logs, checkpoints the model when due
+    (:meth:`CheckpointStore.epoch_ended`) and marks the phase done when training ends.
+
+    Put it first: its ``on_train_end`` then keeps the last epoch's weights, before any
+    later callback changes the model (``EarlyStopping(restore_best_weights=True)``).
+    """
     import keras
 
     class EpochCheckpoint(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            store.phase_started(phase)
+
         def on_epoch_end(self, epoch, logs=None):
             row = {"phase": phase, "epoch": epoch + 1}
             row.update({k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0})
             history.append(row)
-            store.save(phase, self.model, PhaseState(epoch=epoch + 1, history=list(history)))
+            store.epoch_ended(phase, self.model, PhaseState(epoch=epoch + 1, history=list(history)), every_epoch)
+
+        def on_train_end(self, logs=None):
+            store.mark_done(phase, self.model, history)
 
     return EpochCheckpoint()

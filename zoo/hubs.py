@@ -32,6 +32,7 @@ reduced to their last component (:func:`shareable_config`); the run itself is on
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -197,6 +198,16 @@ def client_for(hub: HubSpec):
     except Exception as exc:
         raise ZooError(f"hub '{hub.name}' (plugin {hub.plugin or '?'}) cannot start its client "
                        f"{hub.client}: {type(exc).__name__}: {exc}") from None
+
+
+def holds_recorded_files(path: Path) -> bool:
+    """Whether a cached copy has its config.json and every file that records: a download
+    cut short leaves some out, and a hub client should fetch it again rather than serve it."""
+    try:
+        recorded = json.loads((path / CONFIG).read_text())["files"]
+        return all((path / rel).is_file() for rel in recorded)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def check_pulled(path: Path, ref: HubRef) -> Adapter:

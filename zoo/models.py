@@ -120,6 +120,19 @@ def check_keras_classes(path: Path) -> None:
             stack.extend(node)
 
 
+def save_head(head, path: Path) -> None:
+    """Write a head as an adapter stores it: in float32 (:func:`zoo.precision.float32_copy`)
+    and without its optimizer. A loaded head is never trained from its file's optimizer
+    state (:func:`load_head` does not compile), and keeping it would make the file depend
+    on whether training was resumed after the head's last phase."""
+    from zoo.precision import float32_copy
+
+    float32 = float32_copy(head)
+    stored = float32.__class__.from_config(float32.get_config())  # not compiled: no optimizer (clone_model compiles)
+    stored.set_weights(float32.get_weights())
+    stored.save(path)
+
+
 def load_head(path: Path):
     import keras
 

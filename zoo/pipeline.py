@@ -3,13 +3,14 @@
 :func:`run_stage` is what ``zoo train`` and each stage of ``zoo run`` do. It checks
 everything it can (names, options, the parent run, weights, datasets, the output
 folder) before it writes anything. While it trains, its state lives in
-``OUT.partial/`` (checkpoints at epoch ends, so ``--resume`` continues after a crash or
-Ctrl-C; a stage that fails before its first checkpoint removes the folder again); the
+``OUT.partial/`` (checkpoints at epoch ends, at most one a minute by default: see
+:mod:`zoo.checkpoints`; so ``--resume`` continues after a crash or Ctrl-C; a stage that
+fails before its first checkpoint removes the folder again); the
 finished run is assembled in a temporary directory and renamed to ``OUT`` in one step,
 so ``OUT`` is either complete or absent.
 
 A resumed run is not bit-identical to one that was never interrupted: it restarts at
-the last finished epoch with that epoch's weights and optimizer state (step count and
+the last checkpointed epoch with that epoch's weights and optimizer state (step count and
 slot variables), but the input pipeline starts afresh, so the shuffling and
 augmentation of the epochs after it draw other random numbers than they would have.
 
@@ -33,11 +34,11 @@ from typing import Any, Callable, Iterator
 
 from zoo import __version__
 from zoo.artifacts import BACKBONE_DELTA, CONFIG, CONFUSION, CURVES, HEAD, HISTORY, METRICS, Adapter, read_adapter, record_files
-from zoo.checkpoints import CheckpointStore
+from zoo.checkpoints import CheckpointStore, checkpoint_interval
 from zoo.errors import ConfigError, UsageError
 from zoo.fileio import atomic_directory, atomic_write_text
 from zoo.pipeline_config import StageConfig, default_out, read_pipeline, resolve_strategy_options
-from zoo.precision import float32_copy, precision_policy
+from zoo.precision import precision_policy
 
 STAGE_FILE = "stage.json"
 
@@ -212,14 +213,14 @@ def create_partial(work: Path, stage_text: str) -> None:
         atomic_write_text(tmp / STAGE_FILE, stage_text)
 
 
-def checkpoints_of(work: Path) -> CheckpointStore:
+def checkpoints_of(work: Path, interval: float | None = None) -> CheckpointStore:
     """The checkpoint store of the run whose ``.partial`` folder is ``work``."""
-    return CheckpointStore(work / "checkpoints")
+    return CheckpointStore(work / "checkpoints", interval)
 
 
 def discard_unstarted(paths: StagePaths) -> None:
     """Remove the ``.partial`` this stage created when no epoch was checkpointed: nothing to resume."""
-    if paths.work.exists() and not checkpoints_of(paths.work).holds_any():
+    if paths.work.exists() and not checkpoints_of(paths.work, interval=0).holds_any():
         shutil.rmtree(paths.work, ignore_errors=True)
         if paths.scratch is not None:
             with contextlib.suppress(OSError):
@@ -243,6 +244,7 @@ def run_stage(config: StageConfig, *, catalog=None, resume: bool = False, verbos
     catalog = catalog or get_catalog()
     where = where or config.name or "stage"
     strategy, options = check_stage_plan(config, catalog, where)
+    interval = checkpoint_interval()  # a bad ZOO_CHECKPOINT_INTERVAL is refused before OUT.partial exists
     paths = stage_paths(Path(config.out) if config.out else default_out(config), config.distribute)
     stage_text = json.dumps(config.to_dict(), sort_keys=True)
     resuming = check_out(paths, stage_text, resume)
@@ -256,7 +258,7 @@ def run_stage(config: StageConfig, *, catalog=None, resume: bool = False, verbos
             log(f"nothing to resume at {paths.work}; starting afresh")
         create_partial(paths.work, stage_text)
     try:
-        trained = _train(inputs, distribution, paths.work, verbose, log)
+        trained = _train(inputs, distribution, paths.work, interval, verbose, log)
         run_config = _run_config(inputs, paths.out, trained)
         _write_run(paths.own, run_config, trained.outcome, trained.delta, trained.metrics)
     except BaseException:
@@ -308,7 +310,8 @@ class _Trained:
     metrics: dict[str, Any]
 
 
-def _train(inputs: StageInputs, distribution, work: Path, verbose: int, log: Callable[[str], None]) -> _Trained:
+def _train(inputs: StageInputs, distribution, work: Path, checkpoint_every: float, verbose: int,
+           log: Callable[[str], None]) -> _Trained:
     import keras
 
     from zoo.inputs import Augmentation, make_tf_dataset
@@ -332,7 +335,7 @@ def _train(inputs: StageInputs, distribution, work: Path, verbose: int, log: Cal
         job = TrainJob(
             backbone=built, class_names=source.class_names, train=source.splits["train"],
             val=source.splits.get("val"), options=inputs.options, epochs=config.epochs, batch_size=config.batch_size,
-            lr=config.lr, seed=config.seed, make_dataset=make_dataset, checkpoints=checkpoints_of(work),
+            lr=config.lr, seed=config.seed, make_dataset=make_dataset, checkpoints=checkpoints_of(work, checkpoint_every),
             work_dir=work, target=unlabelled(target.splits.get("train")) if target else None,
             target_eval=unlabelled(_eval_split(target)) if target else None, augmenting=augment is not None,
             precision=config.precision, distribution=distribution, verbose=verbose, log=log,
@@ -460,10 +463,10 @@ def _evaluate(model, source, target, make_dataset, extra: dict[str, Any]) -> dic
 
 def _write_run(out: Path, run_config: dict[str, Any], outcome, delta: dict, metrics: dict[str, Any]) -> None:
     from zoo.evaluation import plot_confusion, plot_curves, write_history
-    from zoo.models import save_delta
+    from zoo.models import save_delta, save_head
 
     with atomic_directory(out) as tmp:
-        float32_copy(outcome.head).save(tmp / HEAD)  # mixed precision trains faster; the adapter is float32
+        save_head(outcome.head, tmp / HEAD)
         if delta:
             save_delta(tmp / BACKBONE_DELTA, delta)
         head_bytes = (tmp / HEAD).stat().st_size

@@ -146,7 +146,7 @@ class HfHubClient:
     # -- pull ------------------------------------------------------------------
 
     def pull(self, repo_id: str, *, revision: str | None = None) -> Path:
-        from zoo.hubs import COMMIT
+        from zoo.hubs import COMMIT, holds_recorded_files
 
         endpoint, token = settings.endpoint(), settings.token()
         offline = settings.offline()
@@ -154,7 +154,7 @@ class HfHubClient:
             if not offline:
                 if COMMIT.match(revision or ""):
                     cached = self._snapshot(repo_id, revision, token, local_only=True, missing_ok=True)
-                    if cached is not None:
+                    if cached is not None and holds_recorded_files(cached):
                         return cached  # a commit never changes: its complete copy needs no network
                 # snapshot_download answers a refused token, a missing repository or an
                 # unreachable server with whatever the cache holds for a branch, and retries

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import shlex
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import click
 
@@ -119,7 +120,9 @@ def build_train_command(catalog) -> click.Command:
         """Train a backbone + head with a transfer strategy and write a run folder.
 
         Every flag has a TOML twin: `--print-config` prints the pipeline file that
-        `zoo run` would run for the same settings.
+        `zoo run` would run for the same settings. A run checkpoints at the end of an
+        epoch at most every ZOO_CHECKPOINT_INTERVAL seconds (default 60; 0: every
+        epoch) and after each phase's last epoch; `--resume` continues from there.
         """
         from zoo.pipeline_config import default_out, stage_from_mapping
 
@@ -137,9 +140,16 @@ def build_train_command(catalog) -> click.Command:
         import_tensorflow()
         from zoo.pipeline import run_stage
 
+        def to_continue() -> str:
+            from zoo.pipeline import partial_dir
+
+            if not partial_dir(Path(config.out)).exists():
+                return "nothing was checkpointed yet: run the same command again"
+            return ("to continue from the last checkpoint, run the same command with "
+                    f"`--out {shlex.quote(config.out)} --resume`")
+
         run_and_report(lambda: run_stage(config, resume=resume, verbose=keras_verbosity(), log=log,
-                                         where="command line"),
-                       f"run the same command with `--out {shlex.quote(config.out)} --resume`")
+                                         where="command line"), to_continue)
 
     params: list[click.Parameter] = []
     for flag, _, kind, text in CORE_FLAGS:
@@ -168,12 +178,12 @@ def build_train_command(catalog) -> click.Command:
     return click.Command("train", callback=train, params=params, help=train.__doc__, context_settings=lenient)
 
 
-def run_and_report(action, to_continue: str) -> None:
+def run_and_report(action, to_continue: Callable[[], str]) -> None:
     """Run a training ``action`` and print one line per run; on Ctrl-C, say how to continue."""
     try:
         results = action()
     except KeyboardInterrupt:
-        click.echo(f"zoo: interrupted; to continue from the last finished epoch, {to_continue}", err=True)
+        click.echo(f"zoo: interrupted; {to_continue()}", err=True)
         sys.exit(130)
     for result in results if isinstance(results, list) else [results]:
         summary = {k: result.metrics.get(k) for k in ("accuracy", "loss", "target_accuracy", "source_accuracy")
@@ -188,11 +198,15 @@ def run_and_report(action, to_continue: str) -> None:
 @click.option("--resume", is_flag=True, help="Skip finished stages and continue an interrupted one.")
 @needs_tensorflow
 def run(pipeline_file: str, resume: bool) -> None:
-    """Run every stage of a pipeline TOML file (see examples/)."""
+    """Run every stage of a pipeline TOML file (see examples/).
+
+    Checkpoints are taken as `zoo train` takes them (ZOO_CHECKPOINT_INTERVAL).
+    """
     from zoo.pipeline import run_pipeline
 
     run_and_report(lambda: run_pipeline(pipeline_file, resume=resume, verbose=keras_verbosity(), log=log),
-                   f"run `zoo run {shlex.quote(pipeline_file)} --resume`")
+                   lambda: f"to continue after the finished stages and the last checkpoint, "
+                           f"run `zoo run {shlex.quote(pipeline_file)} --resume`")
 
 
 @click.command()
