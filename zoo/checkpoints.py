@@ -1,20 +1,22 @@
 """Epoch-end checkpoints that make an interrupted run resumable.
 
-Each training phase of a strategy (e.g. fine-tuning's "head" then "fine-tune") keeps,
-at the end of an epoch, the model's weights, the optimizer's state and the history so far:
-after the first epoch that ends at least ``ZOO_CHECKPOINT_INTERVAL`` seconds (default 60;
-0: every epoch) after the phase started or was last checkpointed, and always after its
-last epoch. Short epochs then do not pay for a write each (a fine-tuned ResNet50 and its
-optimizer are a few hundred MB), and a crash costs at most the interval plus one epoch.
-The arrays go to a new folder (``weights-EPOCH/``, one ``.npy`` per array), then the
-small ``state.json`` naming that folder is replaced, then the older folder is removed:
-a kill at any instant leaves a state file and the very weights it was written with.
+Each training phase of a strategy (e.g. fine-tuning's "head" then "fine-tune") keeps, at
+the end of an epoch, the model's weights, the optimizer's state and the history so far:
+after the first epoch that ends at least ``ZOO_CHECKPOINT_INTERVAL`` seconds (default
+60; 0: every epoch) after the phase started or was last checkpointed, and always after
+its last epoch. Short epochs then do not pay for a write each (a fine-tuned ResNet50 and
+its optimizer are a few hundred MB), and a crash costs at most the interval plus one
+epoch. The arrays go to a new folder (``weights-EPOCH/``, one ``.npy`` per array), then
+the small ``state.json`` naming that folder is replaced, then the older folder is
+removed: a kill at any instant leaves a state file and the very weights it was written
+with.
 
 The values are copied when an epoch ends and written by a background thread, at low
-priority, while the next epoch trains (one write in flight per phase). Reading a checkpoint waits for the write
-in flight; so does the interpreter at exit, so Ctrl-C still leaves the last finished
-checkpoint on disk. Marking a phase done rewrites ``state.json`` alone when its last
-epoch was checkpointed, and writes that epoch (waiting for it) when it was not.
+priority, while the next epoch trains (one write in flight per phase). Reading a
+checkpoint waits for the write in flight; so does the interpreter at exit, so Ctrl-C
+still leaves the last finished checkpoint on disk. Marking a phase done rewrites
+``state.json`` alone when its last epoch was checkpointed, and writes that epoch
+(waiting for it) when it was not.
 
 The store lives in a run's work folder (``OUT.partial/checkpoints``); a checkpoint that
 does not fit the model it is restored into (other settings, another version of a

@@ -1,18 +1,17 @@
 """dataset -> backbone -> strategy -> evaluate -> run directory.
 
 :func:`run_stage` is what ``zoo train`` and each stage of ``zoo run`` do. It checks
-everything it can (names, options, the parent run, weights, datasets, the output
-folder) before it writes anything. While it trains, its state lives in
-``OUT.partial/`` (checkpoints at epoch ends, at most one a minute by default: see
-:mod:`zoo.checkpoints`; so ``--resume`` continues after a crash or Ctrl-C; a stage that
-fails before its first checkpoint removes the folder again); the
-finished run is assembled in a temporary directory and renamed to ``OUT`` in one step,
-so ``OUT`` is either complete or absent.
+everything it can (names, options, the parent run, weights, datasets, the output folder)
+before it writes anything. While it trains, its state lives in ``OUT.partial/``
+(checkpoints at epoch ends, at most one a minute by default: see :mod:`zoo.checkpoints`;
+so ``--resume`` continues after a crash or Ctrl-C; a stage that fails before its first
+checkpoint removes the folder again); the finished run is assembled in a temporary
+directory and renamed to ``OUT`` in one step, so ``OUT`` is either complete or absent.
 
-A resumed run is not bit-identical to one that was never interrupted: it restarts at
-the last checkpointed epoch with that epoch's weights and optimizer state (step count and
-slot variables), but the input pipeline starts afresh, so the shuffling and
-augmentation of the epochs after it draw other random numbers than they would have.
+A resumed run is not bit-identical to one that was never interrupted: it restarts at the
+last checkpointed epoch with that epoch's weights and optimizer state (step count and
+slot variables), but the input pipeline starts afresh, so the shuffling and augmentation
+of the epochs after it draw other random numbers than they would have.
 
 Under ``--distribute multi-worker`` only the chief writes ``OUT``; every other worker
 keeps its checkpoints and its copy of the run in ``OUT.worker-N/``, removed when the

@@ -23,10 +23,11 @@ BatchNormalization (``batchnorm``), the choice that decides whether this works:
 ``frozen``            BN in inference mode, as in fine-tuning.
 
 Measured on digits -> digits-m (``zoo demo``'s source models, alexnet-small, 30 epochs
-of 32 + 32 images, lr 0.01, 3 seeds), target test accuracy: the same training without
-a domain term 0.57; with ``domain`` statistics DANN 0.88, Deep CORAL 0.71, MMD 0.67;
-DANN with ``mixed`` statistics 0.22, below the source-only model (0.39). Only the BN layers of the unfrozen stages (``unfreeze``, all
-by default) use batch statistics; the others stay in inference mode.
+of 32 + 32 images, lr 0.01, 3 seeds), target test accuracy: the same training without a
+domain term 0.57; with ``domain`` statistics DANN 0.88, Deep CORAL 0.71, MMD 0.67; DANN
+with ``mixed`` statistics 0.22, below the source-only model (0.39). Only the BN layers
+of the unfrozen stages (``unfreeze``, all by default) use batch statistics; the others
+stay in inference mode.
 """
 
 from __future__ import annotations
