@@ -118,7 +118,8 @@ def fit_phase(job: TrainJob, phase: str, model, train_data, val_data=None, epoch
                                                      getattr(model, "steps_per_execution", 1))
             model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
                       steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=job.verbose, shuffle=False)
-    job.checkpoints.mark_done(phase, model, history)  # already done at the end of training; here for 0 epochs
+    else:  # no epoch to train; otherwise the checkpoint callback marked the phase done when training ended
+        job.checkpoints.mark_done(phase, model, history)
     return history
 
 
