@@ -32,8 +32,8 @@ BACKBONE = "resnet50"
 
 
 def zoo_feature_extraction(split, size: int, epochs: int = EPOCHS) -> float:
-    from zoo.catalog import get_catalog
-    from zoo.specs import load_object
+    from zoo.plugin.catalog import get_catalog
+    from zoo.plugin.specs import load_object
 
     trainer = load_object(get_catalog().strategy("feature-extraction").trainer)
     built = build(BACKBONE, size)

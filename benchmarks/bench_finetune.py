@@ -4,7 +4,7 @@ zoo's side is the fine-tuning strategy's own trainer on a real TrainJob (no warm
 phase, last stage unfrozen, BatchNorm frozen, zoo's input pipeline), so every epoch goes
 through ``fit_phase`` and its checkpoint policy at the default interval (a checkpoint of
 the model and optimizer, about 214 MB here, at the first epoch end 60 s after the last
-one; the weights, about 95 MB, after the last epoch: see ``zoo.checkpoints``); the
+one; the weights, about 95 MB, after the last epoch: see ``zoo.train.checkpoints``); the
 trainer returns only after that last checkpoint is on disk. Plain Keras compiles the
 same backbone with the same trainable set (``conv5_*`` without BatchNorm), the same head
 layers, optimizer and images (a plain ``tf.data`` pipeline) and calls ``fit``, writing
@@ -25,7 +25,7 @@ epoch included).
 
 Plain Keras' ``fit`` makes a new iterator of its dataset every epoch, and on a 2-core
 machine the first step after that switch is now and then held up by about 1.8 s
-(``zoo.training.one_stream``); zoo's trainer repeats the dataset and keeps one iterator.
+(``zoo.train.fit.one_stream``); zoo's trainer repeats the dataset and keeps one iterator.
 So that neither that nor the checkpoint interval hides anything, the full run adds one
 run of each variant, for the info: Keras given one iterator as zoo has it
 (``vs_keras_one_iterator``: zoo / that) and zoo checkpointing every epoch
@@ -57,7 +57,7 @@ OPTIONS = {"unfreeze": "1", "warmup_epochs": 0}
 
 
 def timed_checkpoints(interval: float):
-    from zoo.checkpoints import CheckpointStore
+    from zoo.train.checkpoints import CheckpointStore
 
     class TimedCheckpoints(CheckpointStore):
         """The real store at ``interval``, noting when each epoch ended (its end-of-epoch
@@ -92,9 +92,9 @@ def timed_checkpoints(interval: float):
 def zoo_fine_tuning(built, split, epochs: int, interval: float | None = None) -> dict:
     """Steady and whole (wall, CPU) seconds of one run of zoo's fine-tuning trainer, checkpointing
     at ``interval`` (default: zoo's default)."""
-    from zoo.catalog import get_catalog
-    from zoo.checkpoints import DEFAULT_INTERVAL
-    from zoo.specs import load_object
+    from zoo.plugin.catalog import get_catalog
+    from zoo.plugin.specs import load_object
+    from zoo.train.checkpoints import DEFAULT_INTERVAL
 
     trainer = load_object(get_catalog().strategy("fine-tuning").trainer)
     with train_job(built, split, strategy="fine-tuning", options=OPTIONS, epochs=epochs, batch_size=BATCH,

@@ -1,10 +1,10 @@
 """predict_vs_keras: ``zoo predict``'s path against plain Keras, on a folder of JPEG files.
 
-zoo's side is what ``zoo predict RUN FOLDER`` runs: :func:`zoo.inference.open_run` (verify
+zoo's side is what ``zoo predict RUN FOLDER`` runs: :func:`zoo.run.load.open_run` (verify
 the run folder's checksums, rebuild the backbone from the registry, apply the backbone
-delta, load the head) then :func:`zoo.inference.predict_files` (list the folder, screen
+delta, load the head) then :func:`zoo.run.inference.predict_files` (list the folder, screen
 the files, decode and resize them, predict, rank). Plain Keras loads the same run
-exported as one full model (:func:`zoo.inference.export_run`, i.e. ``zoo export RUN
+exported as one full model (:func:`zoo.run.export.export_run`, i.e. ``zoo export RUN
 --format keras``) with ``keras.models.load_model``, decodes and resizes the same files in
 a ``tf.data`` pipeline (``read_file``, ``decode_image``, bilinear antialiased ``resize`` as
 zoo does, batch, prefetch) and calls ``model.predict`` on it. Same images, model and
@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from workloads import make_run, median, turns, write_jpegs
 
 BATCH = 64
@@ -39,12 +38,13 @@ BACKBONE = "resnet50"
 
 def zoo_predict(run_dir: Path, images: Path) -> tuple[float, float, list[dict]]:
     """(load seconds, predict seconds, rows) of ``open_run`` + ``predict_files`` with every class ranked."""
-    from zoo.inference import open_run, predict_files
+    from zoo.run.inference import predict_files
+    from zoo.run.load import open_run
 
     started = time.perf_counter()
     loaded = open_run(str(run_dir))
     opened = time.perf_counter()
-    rows = predict_files(loaded, [str(images)], top_k=len(loaded.adapter.class_names), batch_size=BATCH)
+    rows = predict_files(loaded, [str(images)], top_k=len(loaded.run.class_names), batch_size=BATCH)
     return opened - started, time.perf_counter() - opened, rows
 
 
@@ -77,14 +77,15 @@ def check_same_answers(rows: list[dict], probabilities: np.ndarray, class_names:
 
 
 def run(quick: bool = False) -> tuple[float, dict]:
-    from zoo.inference import export_run, open_run
+    from zoo.run.export import export_run
+    from zoo.run.load import open_run
 
     count, file_size, size, rounds = (64, 64, 48, 2) if quick else (512, 160, 96, 6)
     work = Path(tempfile.mkdtemp(prefix="zoo-bench-predict-"))
     try:
         run_dir = make_run(work, BACKBONE, size)
         loaded = open_run(str(run_dir))
-        model_file, class_names = export_run(loaded, work / "model.keras", "keras"), loaded.adapter.class_names
+        model_file, class_names = export_run(loaded, work / "model.keras", "keras"), loaded.run.class_names
         del loaded
         images = write_jpegs(work / "images", count, file_size, seed=7)
         # warm-up: the process's first load / tf.data / predict costs are no one's to pay

@@ -2,7 +2,7 @@
 TrainJob or run folder, the plain-Keras counterparts, and taking turns.
 
 zoo's side of every comparison goes through zoo's own code (the backbone from the
-registry, the strategy's trainer with a :class:`zoo.training.TrainJob` as ``zoo train``
+registry, the strategy's trainer with a :class:`zoo.train.job.TrainJob` as ``zoo train``
 builds it, its input pipeline, ``open_run`` and ``predict_files``); plain Keras gets the
 very same model and images through the straightforward ``tf.data`` + ``fit``/``predict``
 a Keras user would write. Random weights and random pixels: speed does not depend on
@@ -25,7 +25,7 @@ import numpy as np
 
 
 def random_split(count: int, size: int, classes: int = 10, seed: int = 0):
-    from zoo.datasets import Split
+    from zoo.data.records import Split
 
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (count, size, size, 3), dtype=np.uint8)
@@ -61,16 +61,16 @@ def plain_batches(split, batch_size: int, shuffle: bool = False, seed: int = 0):
 
 def build(backbone: str, size: int):
     """A zoo backbone with random weights, built as ``zoo train`` builds it."""
-    from zoo.backbones import build_backbone
-    from zoo.catalog import get_catalog
+    from zoo.backbone.build import build_backbone
+    from zoo.plugin.catalog import get_catalog
 
     catalog = get_catalog()
     return build_backbone(catalog.backbone(backbone), weights="none", input_size=size, catalog=catalog)
 
 
 def strategy_options(strategy: str, given: dict[str, Any]) -> dict[str, Any]:
-    from zoo.catalog import get_catalog
-    from zoo.pipeline_config import resolve_strategy_options
+    from zoo.plugin.catalog import get_catalog
+    from zoo.train.config import resolve_strategy_options
 
     return resolve_strategy_options(get_catalog().strategy(strategy), given, "benchmark")
 
@@ -93,14 +93,14 @@ def plain_classifier(built, options: dict[str, Any], classes: int):
 def train_job(built, split, *, strategy: str, options: dict[str, Any], epochs: int, batch_size: int,
               checkpoints=None, lr: float = 1e-3, seed: int = 0):
     """A TrainJob like run_stage's, in a fresh work folder (so nothing is resumed), removed after."""
-    from zoo.checkpoints import CheckpointStore
-    from zoo.training import TrainJob
+    from zoo.train.checkpoints import CheckpointStore
+    from zoo.train.job import TrainJob
 
     work = Path(tempfile.mkdtemp(prefix="zoo-bench-"))
 
     def make_dataset(part, training: bool = False, batch_size: int | None = None, repeat: bool = False,
                      seed: int | None = None):
-        from zoo.inputs import make_tf_dataset
+        from zoo.data.tfdata import make_tf_dataset
 
         return make_tf_dataset(part, image_size=built.input_size, channels=built.spec.channels,
                                batch_size=batch_size or job.batch_size, shuffle=training,
@@ -120,8 +120,8 @@ def train_job(built, split, *, strategy: str, options: dict[str, Any], epochs: i
 def make_run(work: Path, backbone: str, size: int, batch_size: int = 16) -> Path:
     """A real run folder (``zoo train``'s ``run_stage``: feature extraction, one epoch, random weights)
     trained on 2 classes of 8 JPEGs each; its ``backbone.delta.npz`` then holds every backbone variable."""
-    from zoo.pipeline import run_stage
-    from zoo.pipeline_config import StageConfig
+    from zoo.train.config import StageConfig
+    from zoo.train.stage import run_stage
 
     for index, name in enumerate(("a", "b")):
         write_jpegs(work / "train" / name, 8, size, seed=100 + index)

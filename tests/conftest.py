@@ -33,8 +33,8 @@ def isolated(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(home / ".cache" / "huggingface"))
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(home / ".cache" / "tfhub"))
     monkeypatch.chdir(work)
-    from zoo.catalog import reset_catalog
-    from zoo.plugins import reset_host
+    from zoo.plugin.catalog import reset_catalog
+    from zoo.plugin.host import reset_host
 
     reset_host()
     reset_catalog()
@@ -56,9 +56,9 @@ def zoo():
     """Run the CLI in-process: ``zoo("list", "backbones", "--json")``."""
 
     def run(*args: str, input: str | None = None) -> ZooResult:
-        from zoo.catalog import reset_catalog
-        from zoo.cli import build_cli
-        from zoo.plugins import reset_host
+        from zoo.cli.main import build_cli
+        from zoo.plugin.catalog import reset_catalog
+        from zoo.plugin.host import reset_host
 
         reset_host()
         reset_catalog()

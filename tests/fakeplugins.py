@@ -36,8 +36,8 @@ def activate(site: Path, monkeypatch) -> None:
 
 
 GOOD = '''
-    from zoo import hookimpl
-    from zoo.specs import BackboneSpec, DatasetSpec
+    from zoo.api import hookimpl
+    from zoo.api import BackboneSpec, DatasetSpec
 
     @hookimpl
     def zoo_backbones():
@@ -61,7 +61,7 @@ BROKEN_IMPORT = '''
 '''
 
 BROKEN_HOOK = '''
-    from zoo import hookimpl
+    from zoo.api import hookimpl
 
     @hookimpl
     def zoo_strategies():
@@ -69,8 +69,8 @@ BROKEN_HOOK = '''
 '''
 
 CLASHING = '''
-    from zoo import hookimpl
-    from zoo.specs import BackboneSpec
+    from zoo.api import hookimpl
+    from zoo.api import BackboneSpec
 
     @hookimpl
     def zoo_backbones():
@@ -79,7 +79,7 @@ CLASHING = '''
 '''
 
 MALFORMED = '''
-    from zoo import hookimpl
+    from zoo.api import hookimpl
 
     @hookimpl
     def zoo_datasets():
@@ -87,7 +87,7 @@ MALFORMED = '''
 '''
 
 MISSPELT_HOOK = '''
-    from zoo import hookimpl
+    from zoo.api import hookimpl
 
     @hookimpl
     def zoo_backbone():
@@ -95,7 +95,7 @@ MISSPELT_HOOK = '''
 '''
 
 TAKES_TRAIN = '''
-    from zoo import hookimpl
+    from zoo.api import hookimpl
 
     @hookimpl
     def zoo_commands(cli):

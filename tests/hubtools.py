@@ -1,6 +1,6 @@
 """Helpers for tests that publish and fetch adapters: a real adapter directory, hub servers.
 
-``make_adapter`` writes a small but real run directory (a Keras head that loads with
+``make_adapter`` writes a small but real run folder (a Keras head that loads with
 ``safe_mode=True``, metrics, history, plots, checksums) for any test that needs one.
 The fixtures start the test Hub (``tests/hub_server.py``: our write API, olah behind
 it for reads) on 127.0.0.1 once per session; import them into a test module with
@@ -29,7 +29,7 @@ def make_adapter(run_dir: str | os.PathLike, *, name: str = "demo", classes=("ca
                  feature_dim: int = 8, backbone: str = "resnet50", keras_model: str = "ResNet50", input_size: int = 32,
                  strategy: str = "feature-extraction", dataset: str = "folder:/home/someone/pets", delta: bool = False,
                  accuracy: float | None = None, extra: dict | None = None) -> Path:
-    """Write a real adapter run directory and return it. Different seeds give different weights.
+    """Write a real adapter run folder and return it. Different seeds give different weights.
 
     ``extra`` adds to the config, table by table (``{"training": {"target": ...}}`` keeps the other keys).
     """
@@ -72,7 +72,7 @@ def make_adapter(run_dir: str | os.PathLike, *, name: str = "demo", classes=("ca
     for key, value in (extra or {}).items():
         both_tables = isinstance(value, dict) and isinstance(config.get(key), dict)
         config[key] = {**config[key], **value} if both_tables else value
-    from zoo.artifacts import record_files
+    from zoo.run.folder import record_files
 
     record_files(run_dir, config)
     return run_dir

@@ -7,19 +7,19 @@ import shutil
 import zipfile
 
 import pytest
-
 from imagegen import make_shapes_folder
-from zoo.artifacts import read_adapter, record_files
+
 from zoo.errors import ConfigError, ZooError
+from zoo.run.folder import read_run_folder, record_files
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     from click.testing import CliRunner
 
-    from zoo.catalog import reset_catalog
-    from zoo.cli import build_cli
-    from zoo.plugins import reset_host
+    from zoo.cli.main import build_cli
+    from zoo.plugin.catalog import reset_catalog
+    from zoo.plugin.host import reset_host
 
     reset_host()
     reset_catalog()
@@ -42,12 +42,12 @@ def copy_with(run, tmp_path, edit) -> object:
 
 
 def test_downloaded_adapter_may_not_name_an_ad_hoc_backbone(run, tmp_path):
-    from zoo.models import load_run
+    from zoo.run.load import load_run
 
     def adhoc(copy, config):
         config["backbone"]["name"] = "tfhub:https://example.invalid/model.tar.gz"
 
-    adapter = read_adapter(copy_with(run, tmp_path, adhoc))
+    adapter = read_run_folder(copy_with(run, tmp_path, adhoc))
     with pytest.raises(ZooError, match="names the ad-hoc backbone 'tfhub:https://example.invalid/model.tar.gz'"):
         load_run(adapter, trusted=False)
 
@@ -102,6 +102,6 @@ def test_malformed_config_is_one_clear_line(run, tmp_path, zoo, edit, message):
     edit(config)
     (copy / "config.json").write_text(json.dumps(config))
     with pytest.raises(ConfigError, match=message):
-        read_adapter(copy)
+        read_run_folder(copy)
     result = zoo("predict", str(copy), str(copy / "curves.png"))
     assert result.exit_code == 2 and message in result.stderr

@@ -8,10 +8,11 @@ import time
 
 import numpy as np
 import pytest
+from zoo_strategies.freezing import resolve_unfreeze
 
-from zoo.backbones import build_backbone, check_input_size, resolve_unfreeze, stage_layers
-from zoo.catalog import Catalog
+from zoo.backbone.build import build_backbone, check_input_size, stage_layers
 from zoo.errors import ConfigError, UsageError
+from zoo.plugin.catalog import Catalog
 
 KERAS_BACKBONES = ["vgg16", "vgg19", "resnet50", "resnet101", "resnet152", "resnet50v2", "resnet101v2", "resnet152v2"]
 
@@ -55,7 +56,7 @@ def test_sizes_between_minimum_and_default():
 
 
 def test_preprocessing_happens_inside_the_model():
-    from zoo.preprocessing import preprocess
+    from zoo.backbone.preprocessing import preprocess
 
     built = build_backbone(spec("vgg16"), weights="none", input_size=32)
     assert built.model.layers[1].name == "preprocess_caffe"

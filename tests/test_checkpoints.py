@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from zoo.checkpoints import CheckpointStore, PhaseState
 from zoo.errors import ZooError
+from zoo.train.checkpoints import CheckpointStore, PhaseState
 
 
 def small_model(seed: int, frozen_first: bool = False, hidden: int = 5):
@@ -127,10 +127,11 @@ def test_weights_of_another_shape_are_refused(tmp_path):
 
 def test_fit_phase_refuses_to_resume_into_another_trainable_set(tmp_path):
     """What a resumed run meets when an option changed what trains: one line, not a Keras traceback."""
-    from zoo.training import TrainJob, fit_phase
-
     import keras
     import tensorflow as tf
+
+    from zoo.train.fit import fit_phase
+    from zoo.train.job import TrainJob
 
     x, y = np.random.default_rng(1).normal(size=(16, 4)).astype("float32"), np.arange(16) % 3
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
@@ -167,7 +168,8 @@ def test_the_interval_spaces_checkpoints_and_the_last_epoch_is_always_kept(tmp_p
     import keras
     import tensorflow as tf
 
-    from zoo.training import TrainJob, fit_phase
+    from zoo.train.fit import fit_phase
+    from zoo.train.job import TrainJob
 
     x, y = np.random.default_rng(1).normal(size=(16, 4)).astype("float32"), np.arange(16) % 3
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
@@ -227,7 +229,8 @@ def test_a_finished_phase_keeps_its_last_epoch_whatever_later_callbacks_do(tmp_p
     import keras
     import tensorflow as tf
 
-    from zoo.training import TrainJob, fit_phase
+    from zoo.train.fit import fit_phase
+    from zoo.train.job import TrainJob
 
     x, y = np.random.default_rng(1).normal(size=(16, 4)).astype("float32"), np.arange(16) % 3
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)

@@ -91,8 +91,8 @@ def test_unknown_names_exit_2_with_suggestions(zoo, args, message):
 
 
 def test_catalog_lookup_suggests_close_names():
-    from zoo.catalog import Catalog
     from zoo.errors import UsageError
+    from zoo.plugin.catalog import Catalog
 
     with pytest.raises(UsageError) as err:
         Catalog().backbone("resnt50")
@@ -171,8 +171,8 @@ def test_resume_needs_the_run_folder(zoo):
 
 
 CLASHING_STRATEGY = '''
-    from zoo import hookimpl
-    from zoo.specs import StrategySpec
+    from zoo.api import hookimpl
+    from zoo.api import StrategySpec
 
     @hookimpl
     def zoo_strategies():

@@ -15,9 +15,9 @@ import pytest
 from datasets_helpers import CLASSES, add_corrupt_files, class_image, make_class_folder, make_npz, write_image
 from PIL import Image
 
-from zoo.datasets import LoadedDataset, Split, stratified_split
+from zoo.data.loading import load_dataset
+from zoo.data.records import LoadedDataset, Split, stratified_split
 from zoo.errors import UsageError
-from zoo.inputs import load_dataset
 
 HAS_TFDS = importlib.util.find_spec("tensorflow_datasets") is not None
 
@@ -397,7 +397,7 @@ def test_tfds_not_prepared_is_one_clear_line(tmp_path, monkeypatch):
 def test_tfds_prepared_locally_loads_and_streams(tmp_path, monkeypatch, zoo):
     import tensorflow_datasets as tfds
 
-    from zoo.inputs import make_tf_dataset
+    from zoo.data.tfdata import make_tf_dataset
 
     NAMES = ["cat", "dog", "red fox"]  # a space: one name per line, not per word
 

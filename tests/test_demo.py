@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from zoo.demo import METHODS
+from zoo_demo.demo import METHODS
 
 
 def test_quick_demo_writes_results_and_plot(tmp_path, zoo):

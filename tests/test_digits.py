@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 import pytest
-
-from zoo.inputs import load_dataset
 from zoo_datasets import digits as digits_module
+
+from zoo.data.loading import load_dataset
 
 LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -94,7 +94,7 @@ def test_digits_m_is_a_real_but_learnable_domain_shift():
     """
     import keras
 
-    from zoo.inputs import make_tf_dataset
+    from zoo.data.tfdata import make_tf_dataset
 
     source, target = load_dataset("digits"), load_dataset("digits-m", seed=0)
 

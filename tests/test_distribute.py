@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.artifacts import read_adapter
+from zoo.run.folder import read_run_folder
 
 HERE = Path(__file__).resolve()
 DIGITS = ["--backbone", "alexnet-small", "--weights", "none", "--dataset", "digits", "--image-size", "32",
@@ -103,9 +103,10 @@ def worker_main(out: Path) -> None:
     """Train the toy model through fit_phase, interrupted after epoch 2, then resumed from its checkpoint."""
     import keras
 
-    from zoo.checkpoints import CheckpointStore
-    from zoo.distribute import make_strategy
-    from zoo.training import TrainJob, fit_phase
+    from zoo.train.checkpoints import CheckpointStore
+    from zoo.train.distribute import make_strategy
+    from zoo.train.fit import fit_phase
+    from zoo.train.job import TrainJob
 
     strategy = make_strategy("multi-worker")
     messages: list[str] = []
@@ -182,7 +183,7 @@ def test_two_workers_share_one_out_and_only_the_chief_writes_it(tmp_path):
     assert f"wrote {out}" in results[0][1]
     assert f"finished; the chief worker writes {out}" in results[1][1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no .partial, no .worker-1 left
-    adapter = read_adapter(out)
+    adapter = read_run_folder(out)
     assert adapter.config["training"]["distribute"] == "multi-worker"
     assert adapter.metrics()["accuracy"] > 0.8, adapter.metrics()
     rows = list(csv.DictReader((out / "history.csv").open()))
@@ -198,7 +199,7 @@ def test_two_workers_share_one_out_and_only_the_chief_writes_it(tmp_path):
     ({"chief": ["c:0"], "worker": ["a:1"]}, {"type": "worker", "index": 0}, "runs/x.worker-0"),
 ])
 def test_only_the_chief_writes_the_run_folder(monkeypatch, cluster, task, scratch):
-    from zoo.pipeline import stage_paths
+    from zoo.train.plan import stage_paths
 
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
     paths = stage_paths(Path("runs/x"), "multi-worker")
@@ -215,7 +216,7 @@ def test_mirrored_trains_on_the_one_local_device(zoo, tmp_path):
     result = zoo("train", *DIGITS, "--strategy", "fine-tuning", "--unfreeze", "all", "--warmup-epochs", "1",
                  "--epochs", "3", "--distribute", "mirrored", "--out", str(out))
     assert result.exit_code == 0, result
-    adapter = read_adapter(out)
+    adapter = read_run_folder(out)
     assert adapter.config["training"]["distribute"] == "mirrored"
     assert adapter.metrics()["accuracy"] > 0.7, adapter.metrics()
 
@@ -250,12 +251,13 @@ def test_multi_worker_after_other_tensorflow_work_says_so(zoo, monkeypatch, tmp_
 def test_model_with_its_own_train_step_is_refused(tmp_path):
     import keras
     import tensorflow as tf
-
-    from zoo.checkpoints import CheckpointStore
-    from zoo.errors import UsageError
-    from zoo.training import TrainJob, fit_phase
     from zoo_strategies.domain_adaptation import build_adaptation_model
     from zoo_strategies.heads import make_head
+
+    from zoo.errors import UsageError
+    from zoo.train.checkpoints import CheckpointStore
+    from zoo.train.fit import fit_phase
+    from zoo.train.job import TrainJob
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()  # no TF_CONFIG: this process alone
     with strategy.scope():

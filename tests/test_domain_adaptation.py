@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from zoo.artifacts import read_adapter
+from zoo.run.folder import read_run_folder
 
 # -- the pieces ------------------------------------------------------------------------
 
@@ -16,7 +16,6 @@ from zoo.artifacts import read_adapter
 @pytest.mark.parametrize("scale", [1.0, 0.25, 0.0])
 def test_gradient_reversal_flips_and_scales_the_gradient(scale):
     import tensorflow as tf
-
     from zoo_strategies.domain_losses import gradient_reversal_layer, reverse_gradient
 
     x = tf.Variable([[1.0, -2.0, 3.0], [0.5, 0.0, -1.5]])
@@ -73,7 +72,6 @@ def test_mmd_loss_matches_a_hand_computation():
 
 def test_dann_schedules_are_the_papers():
     import keras
-
     from zoo_strategies.schedules import annealed_lr, annealed_schedule, dann_lambda
 
     assert dann_lambda(0.0) == 0.0
@@ -92,7 +90,6 @@ def test_dann_schedules_are_the_papers():
 def test_batchnorm_statistics_are_recomputed_from_the_images():
     import keras
     import tensorflow as tf
-
     from zoo_strategies.freezing import recompute_batchnorm_statistics
 
     inputs = keras.Input((3,))
@@ -114,7 +111,6 @@ def test_batchnorm_statistics_are_recomputed_from_the_images():
 def test_adaptation_step_trains_every_method(method, batchnorm):
     import keras
     import tensorflow as tf
-
     from zoo_strategies.domain_adaptation import build_adaptation_model
     from zoo_strategies.freezing import batchnorm_layers
     from zoo_strategies.heads import make_head
@@ -152,7 +148,7 @@ def test_adaptation_step_trains_every_method(method, batchnorm):
 
 def digits_target_npz(path):
     """digits-m as a target: training images with NO labels at all, a labelled test split."""
-    from zoo.inputs import load_dataset
+    from zoo.data.loading import load_dataset
 
     target = load_dataset("digits-m", seed=0)
     np.savez(path, x=target.splits["train"].images, x_test=target.splits["test"].images,
@@ -167,8 +163,8 @@ def adaptation_runs(tmp_path_factory):
     Without adapting (no domain term, BatchNorm frozen) the run is the source-only model
     trained on for as many steps with the same optimizer and schedule: the fair baseline.
     """
-    from zoo.pipeline import run_stage
-    from zoo.pipeline_config import StageConfig
+    from zoo.train.config import StageConfig
+    from zoo.train.stage import run_stage
 
     root = tmp_path_factory.mktemp("da")
     target = f"npz:{digits_target_npz(root / 'target.npz')}"
@@ -206,7 +202,7 @@ def test_adapted_run_reloads_with_its_target_statistics(adaptation_runs, zoo, tm
     metrics = json.loads((run / "metrics.json").read_text())
     history = (run / "history.csv").read_text().splitlines()
     assert history[0].startswith("phase,epoch") and "domain_weight" in history[0] and len(history) == 16
-    target = read_adapter(run).config["training"]["target"]
+    target = read_run_folder(run).config["training"]["target"]
     scored = zoo("evaluate", str(run), "--dataset", target, "--json")
     assert scored.exit_code == 0, scored
     scores = json.loads(scored.stdout)
@@ -215,10 +211,11 @@ def test_adapted_run_reloads_with_its_target_statistics(adaptation_runs, zoo, tm
 
 
 def test_domain_adaptation_without_target_images_is_refused(tmp_path):
-    from zoo.checkpoints import CheckpointStore
-    from zoo.errors import UsageError
-    from zoo.training import TrainJob
     from zoo_strategies.domain_adaptation import train
+
+    from zoo.errors import UsageError
+    from zoo.train.checkpoints import CheckpointStore
+    from zoo.train.job import TrainJob
 
     job = TrainJob(backbone=None, class_names=["a", "b"], train=None, val=None,
                    options={"method": "dann", "batchnorm": "domain", "da_weight": None}, epochs=1, batch_size=4,
@@ -231,7 +228,6 @@ def one_adaptation_step(method: str, source_x, source_y, target_x, lr: float = 0
     """The kernel update of one SGD step (no momentum) of a small adaptation model, from fixed weights."""
     import keras
     import tensorflow as tf
-
     from zoo_strategies.domain_adaptation import build_adaptation_model
 
     inputs = keras.Input((4,))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from zoo.errors import UsageError, ZooError
-from zoo.evaluation import score
+from zoo.train.evaluation import score
 
 CLASSES = ["cat", "dog", "fox"]
 PROBS = np.array([[0.7, 0.2, 0.1],   # cat -> cat
@@ -61,7 +61,7 @@ def test_evaluate_checks_what_the_model_predicts(tmp_path):
     import keras
     import tensorflow as tf
 
-    from zoo.evaluation import evaluate
+    from zoo.train.evaluation import evaluate
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="softmax")])
     images = np.eye(2, dtype="float32").repeat(3, axis=0)  # 6 examples

@@ -6,10 +6,9 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import REPO
 from imagegen import make_shapes_folder
+from PIL import Image
 
 EXAMPLE = REPO / "examples" / "zoo-example-plugin"
 
@@ -63,6 +62,12 @@ def test_install_list_use_uninstall(tmp_path):
         assert by_toml == by_flag  # same settings, same seed: the same adapter
         config = json.loads((tmp_path / "by-toml" / "config.json").read_text())
         assert config["strategy"] == {"name": "nearest-centroid", "plugin": "example", "options": {"temperature": 30.0}}
+
+        # the plugin's own test suite, written with zoo.testing, passes against this zoo
+        own = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
+                             capture_output=True, text=True, timeout=900, cwd=tmp_path)
+        assert own.returncode == 0, own.stdout[-3000:] + own.stderr[-2000:]
+        assert "\n5 passed" in own.stdout, own.stdout[-500:]
     finally:
         removed = zoo_cli("uninstall", "zoo-example-plugin")
     assert removed.returncode == 0, removed.stderr
@@ -95,10 +100,10 @@ def test_embed_pairs_every_file_with_its_own_vector(zoo_example, tmp_path):
     """Folders expand to many files: each printed vector must be the one computed from that file."""
     from click.testing import CliRunner
 
-    from zoo.backbones import build_backbone
-    from zoo.catalog import get_catalog
-    from zoo.cli import build_cli
-    from zoo.inputs import load_images
+    from zoo.backbone.build import build_backbone
+    from zoo.cli.main import build_cli
+    from zoo.data.tfdata import load_images
+    from zoo.plugin.catalog import get_catalog
 
     shapes = make_shapes_folder(tmp_path / "shapes", per_class=2, size=36)
     single = tmp_path / "single.png"
@@ -126,9 +131,9 @@ def test_embed_pairs_every_file_with_its_own_vector(zoo_example, tmp_path):
 
 
 def test_embed_refuses_unreadable_files_rather_than_shifting_pairs(zoo_example, tmp_path):
-    from zoo.backbones import build_backbone
-    from zoo.catalog import get_catalog
+    from zoo.backbone.build import build_backbone
     from zoo.errors import UsageError
+    from zoo.plugin.catalog import get_catalog
 
     shapes = make_shapes_folder(tmp_path / "shapes", per_class=1, size=36)
     (shapes / "circle" / "broken.png").write_bytes(b"not a png")

@@ -84,7 +84,7 @@ def test_push_pull_round_trip_with_card(zoo, alice, adapter_v1):
     commit = pushed_commit(pushed)
     assert f"{alice.url}/alice/pets-roundtrip" in pushed.stdout
     assert head_sha(alice, "alice/pets-roundtrip") == commit
-    assert tree_state(adapter_v1) == before, "push must not touch the run directory"
+    assert tree_state(adapter_v1) == before, "push must not touch the run folder"
     assert not (adapter_v1 / "README.md").exists()
 
     pulled = zoo("pull", "hf://alice/pets-roundtrip", "--json")
@@ -96,7 +96,7 @@ def test_push_pull_round_trip_with_card(zoo, alice, adapter_v1):
     names = list(config["files"])
     assert file_sums(path, names) == file_sums(adapter_v1, names)
     assert sorted(p.name for p in path.iterdir()) == sorted([*names, "config.json", "README.md"])  # nothing else
-    from zoo.hubs import shareable_config
+    from zoo.run.hub import shareable_config
 
     published = json.loads((path / "config.json").read_text())
     assert published == shareable_config(config) and published["training"]["dataset"] == "folder:pets"
@@ -118,7 +118,7 @@ def test_push_pull_round_trip_with_card(zoo, alice, adapter_v1):
     assert "keras.applications.resnet.preprocess_input(images)" in snippet
     assert "head(backbone(x))" in snippet
 
-    from zoo.hubs import resolve_run
+    from zoo.run.hub import resolve_run
 
     assert resolve_run(f"hf://alice/pets-roundtrip@{commit}") == path
     assert resolve_run(str(adapter_v1)) == adapter_v1
@@ -177,7 +177,6 @@ def test_register_then_list_and_info(zoo, alice, adapter_v1, adapter_v2):
 
     # Other models in the HF cache are not adapters and stay out of the list.
     from huggingface_hub import HfApi, snapshot_download
-
     from zoo_hf import settings
 
     api = HfApi(endpoint=alice.url, token=alice.tokens["alice"])
@@ -190,8 +189,8 @@ def test_register_then_list_and_info(zoo, alice, adapter_v1, adapter_v2):
 
 def test_resolve_run_accepts_registered_names(alice, adapter_v1, zoo):
     commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-resolve", "--register", "pets-resolve"))
-    from zoo.catalog import Catalog
-    from zoo.hubs import resolve_run
+    from zoo.plugin.catalog import Catalog
+    from zoo.run.hub import resolve_run
 
     path = resolve_run("pets-resolve", Catalog())
     assert path.name == commit and (path / "head.keras").is_file()
@@ -441,7 +440,7 @@ def test_offline_pull_is_served_from_the_cache(zoo, zoo_process, alice, adapter_
 
 
 def test_shareable_config_cuts_local_paths_but_keeps_class_names():
-    from zoo.hubs import shareable_config
+    from zoo.run.hub import shareable_config
 
     config = {"class_names": ["/x", "~other", "a/b"], "training": {"dataset": "folder:/home/me/data/pets"},
               "parent": {"ref": "/home/me/runs/source"}, "backbone": {"weights": {"file": "w.h5"}}}

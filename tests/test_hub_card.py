@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 import pytest
-
 from zoo_hf.card import KERAS_PREPROCESSING, keras_applications_module, render
 
 
@@ -109,7 +108,7 @@ def test_keras_preprocessing_table_is_what_keras_does():
     """Each module's preprocess_input, run on the same pixels, is the zoo mode the card pairs it with."""
     import keras
 
-    from zoo.preprocessing import preprocess
+    from zoo.backbone.preprocessing import preprocess
 
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
     for module, mode in KERAS_PREPROCESSING.items():

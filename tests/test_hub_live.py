@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hubtools import file_sums, make_adapter  # noqa: E402
 
-from zoo.hubs import shareable_config  # noqa: E402
+from zoo.run.hub import shareable_config
 
 LIVE_TOKEN = os.environ.get("ZOO_HF_LIVE_TOKEN")
 

@@ -113,7 +113,7 @@ def test_trained_adapter_round_trip_and_plain_keras_use(zoo, alice, local_resnet
     # the same pixels (PIL-prepared here) through zoo's own model give the same probabilities
     from PIL import Image
 
-    from zoo.inference import open_run
+    from zoo.run.load import open_run
 
     pixels = np.stack([np.asarray(Image.open(f).convert("RGB").resize((32, 32), Image.BILINEAR), "float32")
                        for f in files])

@@ -1,4 +1,4 @@
-"""Hubs are plugins: a third-party hub works through zoo.hubs exactly like the built-in `hf`."""
+"""Hubs are plugins: a third-party hub works through zoo.run.hub exactly like the built-in `hf`."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hubtools import make_adapter, tree_state  # noqa: E402
 
-from zoo import hookimpl
-from zoo.catalog import Catalog
+from zoo.api import hookimpl
 from zoo.errors import UsageError, ZooError
-from zoo.plugins import PluginHost
-from zoo.specs import HubSpec, PushResult
+from zoo.plugin.catalog import Catalog
+from zoo.plugin.host import PluginHost
+from zoo.plugin.specs import HubSpec, PushResult
 
 
 class ShelfClient:
@@ -29,8 +29,8 @@ class ShelfClient:
         self.root = Path(os.environ["SHELF_DIR"])
 
     def push(self, run_dir, repo_id, *, private=False, revision=None, message=None) -> PushResult:
-        from zoo.artifacts import read_config
-        from zoo.hubs import publishable_files
+        from zoo.run.folder import read_config
+        from zoo.run.hub import publishable_files
 
         files = publishable_files(read_config(run_dir))
         digest = hashlib.sha1(b"".join((Path(run_dir) / f).read_bytes() for f in files)).hexdigest()
@@ -69,8 +69,8 @@ def catalog(tmp_path, monkeypatch):
 
 
 def test_a_third_party_hub_pushes_pulls_registers_and_lists(catalog, tmp_path):
-    from zoo.hubs import pull_adapter, push_adapter, resolve_run
-    from zoo.inventory import list_adapters
+    from zoo.plugin.inventory import list_adapters
+    from zoo.run.hub import pull_adapter, push_adapter, resolve_run
 
     run = make_adapter(tmp_path / "run", seed=7)
     before = tree_state(run)
@@ -95,7 +95,7 @@ def test_a_third_party_hub_pushes_pulls_registers_and_lists(catalog, tmp_path):
 
 
 def test_unknown_hubs_and_schemes_are_usage_errors(catalog, tmp_path):
-    from zoo.hubs import push_adapter, resolve_run
+    from zoo.run.hub import push_adapter, resolve_run
 
     with pytest.raises(UsageError, match="no hub 'hf'"):
         push_adapter(catalog, make_adapter(tmp_path / "run", seed=8), "team/x", hub_name="hf")
@@ -106,15 +106,15 @@ def test_unknown_hubs_and_schemes_are_usage_errors(catalog, tmp_path):
 
 
 def test_the_core_reaches_hubs_only_through_their_spec():
-    import zoo.hubs
+    import zoo.run.hub
 
-    source = Path(zoo.hubs.__file__).read_text()
+    source = Path(zoo.run.hub.__file__).read_text()
     assert "zoo_hf" not in source and "huggingface_hub" not in source
 
 
 def test_pulled_files_must_be_recorded_but_the_card_and_gitattributes(catalog, tmp_path):
     """Any hub: besides config.json, only README.md and .gitattributes may be unrecorded."""
-    from zoo.hubs import push_adapter, resolve_run
+    from zoo.run.hub import push_adapter, resolve_run
 
     run = make_adapter(tmp_path / "run", seed=9)
     commit = push_adapter(catalog, run, "team/files", hub_name="shelf")["commit"]

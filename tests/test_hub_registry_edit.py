@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from zoo.errors import ConfigError, UsageError
-from zoo.registry import load_registry
-from zoo.registry_edit import set_adapter
+from zoo.registry.edit import set_adapter
+from zoo.registry.layers import load_registry
 
 A, B = "a" * 40, "b" * 40
 
@@ -93,7 +93,7 @@ def test_validated_on_top_of_the_other_layers(tmp_path, monkeypatch):
                                           r"\(160\), got 200"):
         set_adapter(path, "other", repo="alice/other", revision=A)
     assert path.read_text() == before
-    from zoo.registry_edit import check_registry_file
+    from zoo.registry.edit import check_registry_file
 
     with pytest.raises(ConfigError, match="must not exceed input_size"):  # what push checks before uploading
         check_registry_file(path)

@@ -10,9 +10,12 @@ import pytest
 from datasets_helpers import CLASSES, COLOURS, add_corrupt_files, class_image, make_class_folder, write_image
 from PIL import Image
 
-from zoo.datasets import Split, image_problem
+from zoo.data.augment import Augmentation
+from zoo.data.images import expand_image_paths, image_problem
+from zoo.data.loading import load_dataset
+from zoo.data.records import Split
+from zoo.data.tfdata import load_images, make_tf_dataset
 from zoo.errors import UsageError, input_error
-from zoo.inputs import Augmentation, expand_image_paths, load_dataset, load_images, make_tf_dataset
 
 
 def batches(dataset):

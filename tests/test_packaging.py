@@ -5,11 +5,10 @@ import sys
 import zipfile
 
 import pytest
-
 from conftest import REPO
 
 BUILTINS = {"keras": "zoo_keras", "tfhub": "zoo_tfhub", "strategies": "zoo_strategies",
-            "datasets": "zoo_datasets", "hf": "zoo_hf"}
+            "datasets": "zoo_datasets", "hf": "zoo_hf", "demo": "zoo_demo"}
 
 
 @pytest.mark.slow
@@ -20,7 +19,7 @@ def test_wheel_ships_registry_and_entry_points(tmp_path):
     [wheel] = tmp_path.glob("zoo-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-        assert archive.read("zoo/registry.toml") == (REPO / "registry.toml").read_bytes()
+        assert archive.read("zoo/registry/registry.toml") == (REPO / "registry.toml").read_bytes()
         info = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         entry_points = archive.read(info).decode()
     for name, module in BUILTINS.items():

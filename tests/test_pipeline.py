@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fakeplugins import activate, write_plugin
 from hubtools import hub, hub_env, make_adapter  # noqa: F401 (fixtures)
 from imagegen import SHAPES, make_shapes_folder
-from zoo.artifacts import read_adapter
+
+from zoo.run.folder import read_run_folder
 
 RUN_FILES = {"config.json", "head.keras", "metrics.json", "history.csv", "curves.png", "confusion.png"}
 FAST = ["--backbone", "alexnet-small", "--weights", "none", "--image-size", "32", "--batch-size", "16"]
@@ -28,9 +28,9 @@ def fe_run(shapes, tmp_path_factory):
     """One feature-extraction run shared by the tests that only read it."""
     from click.testing import CliRunner
 
-    from zoo.catalog import reset_catalog
-    from zoo.cli import build_cli
-    from zoo.plugins import reset_host
+    from zoo.cli.main import build_cli
+    from zoo.plugin.catalog import reset_catalog
+    from zoo.plugin.host import reset_host
 
     reset_host()
     reset_catalog()
@@ -53,7 +53,7 @@ def test_feature_extraction_learns_the_shapes(fe_run):
 
 def test_run_folder_is_complete_and_verified(fe_run):
     assert RUN_FILES <= {p.name for p in fe_run.iterdir()}
-    adapter = read_adapter(fe_run)
+    adapter = read_run_folder(fe_run)
     config = adapter.config
     assert config["schema"] == "zoo.adapter/1"
     assert config["class_names"] == sorted(SHAPES)
@@ -71,7 +71,7 @@ def test_run_folder_is_complete_and_verified(fe_run):
 
 def test_random_backbone_is_carried_by_the_adapter(fe_run):
     # weights "none" cannot be fetched again, so every backbone variable is in the delta
-    config = read_adapter(fe_run).config
+    config = read_run_folder(fe_run).config
     assert config["backbone"]["weights"]["name"] == "none"
     assert "backbone.delta.npz" in config["files"]
 
@@ -92,7 +92,7 @@ def test_evaluate_predict_export_match_plain_keras(fe_run, shapes, tmp_path, zoo
     import keras
     import tensorflow as tf
 
-    from zoo.inputs import load_images
+    from zoo.data.tfdata import load_images
 
     evaluated = zoo("evaluate", str(fe_run), "--json")
     assert evaluated.exit_code == 0, evaluated
@@ -136,7 +136,7 @@ def test_export_refuses_to_overwrite(fe_run, tmp_path, zoo):
 
 
 def test_cli_flags_and_toml_give_the_same_config(tmp_path, zoo):
-    from zoo.pipeline_config import read_pipeline, stage_from_mapping
+    from zoo.train.config import read_pipeline, stage_from_mapping
 
     flags = ["--backbone", "resnet50", "--dataset", "folder:data/x", "--epochs", "7", "--lr", "0.0005",
              "--strategy", "fine-tuning", "--unfreeze", "2", "--fine-tune-lr", "1e-5", "--image-size", "96",
@@ -210,12 +210,12 @@ name = "feature-extraction"
 """)
     result = zoo("run", str(path))
     assert result.exit_code == 0, result
-    source, target = read_adapter(tmp_path / "source"), read_adapter(tmp_path / "target")
+    source, target = read_run_folder(tmp_path / "source"), read_run_folder(tmp_path / "target")
     assert source.metrics()["accuracy"] > 0.8  # digits test split, trained from scratch
     assert target.config["parent"]["ref"] == str(tmp_path / "source")
     assert target.config["backbone"]["name"] == "alexnet-small"
     # the target run carries the source-trained backbone: equal to the source's delta
-    from zoo.models import load_delta
+    from zoo.run.delta import load_delta
 
     source_delta = load_delta(source.file("backbone.delta.npz"))
     target_delta = load_delta(target.file("backbone.delta.npz"))
@@ -236,15 +236,15 @@ def test_tfhub_module_as_backbone_end_to_end(shapes, tmp_path, zoo):
               "--batch-size", "16", "--lr", "0.01"]
     fe = zoo("train", *common, "--epochs", "3", "--out", str(tmp_path / "fe"))
     assert fe.exit_code == 0, fe
-    fe_config = read_adapter(tmp_path / "fe").config
+    fe_config = read_run_folder(tmp_path / "fe").config
     assert fe_config["backbone"]["source"] == "tfhub" and fe_config["backbone"]["feature_dim"] == 5
     assert "backbone.delta.npz" not in fe_config["files"]  # the module carries its weights
 
     ft = zoo("train", *common, "--strategy", "fine-tuning", "--unfreeze", "all", "--epochs", "4",
              "--warmup-epochs", "1", "--out", str(tmp_path / "ft"))
     assert ft.exit_code == 0, ft
-    adapter = read_adapter(tmp_path / "ft")
-    from zoo.models import load_delta
+    adapter = read_run_folder(tmp_path / "ft")
+    from zoo.run.delta import load_delta
 
     delta = load_delta(adapter.file("backbone.delta.npz"))
     assert delta and all(np.isfinite(v).all() for v in delta.values())
@@ -259,8 +259,8 @@ def test_tfhub_module_as_backbone_end_to_end(shapes, tmp_path, zoo):
 # -- what a strategy sees of the target --------------------------------------------------------
 
 LABEL_SPY = '''
-    from zoo import hookimpl
-    from zoo.specs import DatasetSpec, StrategySpec
+    from zoo.api import hookimpl
+    from zoo.api import DatasetSpec, StrategySpec
 
     @hookimpl
     def zoo_strategies():
@@ -272,7 +272,7 @@ LABEL_SPY = '''
                 DatasetSpec(name="test-only-digits-m", loader="zt_spy:load_test_only")]
 
     def load_test_only(argument=None, *, seed=0):
-        from zoo.datasets import LoadedDataset
+        from zoo.api import LoadedDataset
         from zoo_datasets.digits import load_digits_m
 
         loaded = load_digits_m(seed=seed)
@@ -280,7 +280,7 @@ LABEL_SPY = '''
 
     def load_streamed(argument=None, *, seed=0):
         """digits-m with every split streamed through tf.data, the way TFDS splits come."""
-        from zoo.datasets import LoadedDataset, Split
+        from zoo.api import LoadedDataset, Split
         from zoo_datasets.digits import load_digits_m
 
         loaded = load_digits_m(seed=seed)
@@ -326,7 +326,7 @@ def test_the_strategy_never_reads_target_labels_even_streamed(tmp_path, zoo, spy
     result = zoo("train", *FAST, "--dataset", "digits", "--shots", "5", "--epochs", "1", "--strategy", "label-spy",
                  "--target", "streamed-digits-m", "--out", str(out))
     assert result.exit_code == 0, result
-    metrics = read_adapter(out).metrics()
+    metrics = read_run_folder(out).metrics()
     seen = metrics["seen"]
     assert seen["target"] == {"kind": "stream", "count": 1438, "labels": [-1]}
     assert seen["target_eval"] == {"kind": "stream", "count": 359, "labels": [-1]}
@@ -339,8 +339,8 @@ def test_the_strategy_never_reads_target_labels_even_streamed(tmp_path, zoo, spy
 
 def test_strategy_options_outside_their_bounds_are_refused():
     from zoo.errors import ConfigError
-    from zoo.pipeline_config import resolve_strategy_options
-    from zoo.specs import OptionSpec, StrategySpec
+    from zoo.plugin.specs import OptionSpec, StrategySpec
+    from zoo.train.config import resolve_strategy_options
 
     spec = StrategySpec(name="bounded", trainer="x:y", options=(
         OptionSpec("dropout", "float", 0.2, min=0.0, max=0.9), OptionSpec("units", "int", 0, min=0),
@@ -445,8 +445,8 @@ def test_a_stage_may_only_start_from_an_earlier_one(tmp_path, zoo):
 
 
 def test_example_pipelines_pass_every_check(tmp_path, monkeypatch):
-    from zoo.catalog import get_catalog
-    from zoo.pipeline import plan_pipeline
+    from zoo.plugin.catalog import get_catalog
+    from zoo.train.plan import plan_pipeline
 
     examples = sorted((Path(__file__).resolve().parent.parent / "examples" / "pipelines").glob("*.toml"))
     assert len(examples) >= 3
@@ -468,9 +468,9 @@ def test_child_of_a_run_trained_on_a_weights_file(tmp_path, zoo):
 
     import keras
 
-    from zoo.backbones import build_backbone
-    from zoo.catalog import get_catalog
-    from zoo.models import load_delta
+    from zoo.backbone.build import build_backbone
+    from zoo.plugin.catalog import get_catalog
+    from zoo.run.delta import load_delta
 
     keras.utils.set_random_seed(5)
     built = build_backbone(get_catalog().backbone("alexnet-small"), weights="none", input_size=32)
@@ -481,15 +481,15 @@ def test_child_of_a_run_trained_on_a_weights_file(tmp_path, zoo):
     trained = zoo("train", "--backbone", "alexnet-small", "--weights", str(weights), "--image-size", "32",
                   "--dataset", "digits", "--shots", "5", "--epochs", "1", "--out", str(parent))
     assert trained.exit_code == 0, trained
-    assert read_adapter(parent).config["backbone"]["weights"]["name"] == "alexnet.weights.h5"
+    assert read_run_folder(parent).config["backbone"]["weights"]["name"] == "alexnet.weights.h5"
     os.remove(weights)  # nothing of it is needed any more
     result = zoo("train", "--from", str(parent), "--dataset", "digits-m", "--shots", "5", "--epochs", "1",
                  "--out", str(child))
     assert result.exit_code == 0, result
-    config = read_adapter(child).config
+    config = read_run_folder(child).config
     assert config["backbone"]["weights"]["name"] == "none"
-    parent_delta = load_delta(read_adapter(parent).file("backbone.delta.npz"))
-    child_delta = load_delta(read_adapter(child).file("backbone.delta.npz"))
+    parent_delta = load_delta(read_run_folder(parent).file("backbone.delta.npz"))
+    child_delta = load_delta(read_run_folder(child).file("backbone.delta.npz"))
     assert parent_delta.keys() == child_delta.keys() == set(v.path for v in built.model.weights)
     for key, value in parent_delta.items():  # feature extraction: the backbone is the parent's, exactly
         np.testing.assert_array_equal(child_delta[key], value, err_msg=key)

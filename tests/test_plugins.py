@@ -3,9 +3,17 @@
 import json
 
 import pytest
-
-from fakeplugins import (BROKEN_HOOK, BROKEN_IMPORT, CLASHING, GOOD, MALFORMED, MISSPELT_HOOK, TAKES_TRAIN, activate,
-                         write_plugin)
+from fakeplugins import (
+    BROKEN_HOOK,
+    BROKEN_IMPORT,
+    CLASHING,
+    GOOD,
+    MALFORMED,
+    MISSPELT_HOOK,
+    TAKES_TRAIN,
+    activate,
+    write_plugin,
+)
 
 BUILTINS = {"keras", "tfhub", "strategies", "datasets", "hf"}
 
@@ -39,7 +47,7 @@ def test_third_party_plugin_is_discovered_and_its_command_runs(zoo, site):
     plugins = plugins_json(zoo)
     assert plugins["good"]["status"] == "ok"
     assert plugins["good"]["version"] == "0.1.0"
-    assert plugins["good"]["provides"] == {"backbones": ["tinynet"]}
+    assert plugins["good"]["provides"] == {"backbones": ["tinynet"], "commands": ["hello-test"]}
     listed = json.loads(zoo("list", "backbones", "--json").stdout)
     row = next(r for r in listed if r["name"] == "tinynet")
     assert row["plugin"] == "good" and row["source"] == "keras"
@@ -141,7 +149,7 @@ def test_plugin_cannot_replace_a_core_command(zoo, site):
 
 
 FAILING_INPUT = '''
-    from zoo import hookimpl
+    from zoo.api import hookimpl
 
     @hookimpl
     def zoo_commands(cli):
@@ -152,8 +160,8 @@ FAILING_INPUT = '''
             """Run a tf.data pipeline over a file that no longer decodes."""
             import numpy as np
 
-            from zoo.datasets import Split
-            from zoo.inputs import make_tf_dataset
+            from zoo.api import Split
+            from zoo.api import make_tf_dataset
 
             split = Split(labels=np.zeros(1, dtype=np.int64), files=[click.get_current_context().obj["bad_file"]])
             for _ in make_tf_dataset(split, image_size=8, cache=False):
@@ -166,8 +174,9 @@ def test_a_decode_failure_inside_tensorflow_is_one_line_naming_the_file(zoo, sit
     write_plugin(site, "zoo-test-input", "zt_input", FAILING_INPUT, entry_name="input")
     bad = tmp_path / "cut.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG signature, nothing decodable after it
-    from zoo.cli import build_cli
     from click.testing import CliRunner
+
+    from zoo.cli.main import build_cli
 
     result = CliRunner().invoke(build_cli(), ["read-images-test"], obj={"bad_file": str(bad)})
     assert result.exit_code == 2, result.output

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from zoo.artifacts import read_adapter
+from zoo.run.folder import read_run_folder
 
 FINE_TUNE = ["train", "--backbone", "alexnet-small", "--weights", "none", "--dataset", "digits", "--image-size", "32",
              "--batch-size", "64", "--strategy", "fine-tuning", "--unfreeze", "all", "--warmup-epochs", "0",
@@ -21,7 +21,7 @@ def test_bfloat16_run_trains_and_saves_a_float32_adapter(zoo, tmp_path):
     assert result.exit_code == 0, result
     assert keras.config.dtype_policy().name == "float32"  # put back after the run
 
-    adapter = read_adapter(out)
+    adapter = read_run_folder(out)
     assert adapter.config["training"]["precision"] == "mixed_bfloat16"
     recorded = adapter.metrics()["accuracy"]
     assert recorded > 0.8, adapter.metrics()
@@ -51,9 +51,9 @@ def test_policy_is_restored_when_the_run_fails(zoo, tmp_path):
 
 def test_float32_copy_computes_in_float32_with_the_same_weights():
     import keras
-
-    from zoo.precision import float32_copy, precision_policy
     from zoo_strategies.heads import make_head
+
+    from zoo.train.precision import float32_copy, precision_policy
 
     with precision_policy("mixed_bfloat16"):
         head = make_head(16, 3, units=8, dropout=0.1)
@@ -76,9 +76,9 @@ def test_a_stored_head_is_float32_and_carries_no_optimizer_state(tmp_path):
 
     import h5py
     import keras
-
-    from zoo.models import load_head, save_head
     from zoo_strategies.heads import make_head
+
+    from zoo.run.heads import load_head, save_head
 
     head = make_head(16, 3, units=8, dropout=0.1)
     head.compile(optimizer="adam", loss="sparse_categorical_crossentropy")

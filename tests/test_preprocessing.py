@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from zoo.backbone.preprocessing import MODES, preprocess, preprocessing_layers
 from zoo.errors import UsageError
-from zoo.preprocessing import MODES, preprocess, preprocessing_layers
 
 
 @pytest.fixture(scope="module")

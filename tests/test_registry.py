@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from zoo.errors import ConfigError
-from zoo.registry import BUILTIN_REGISTRY, load_registry
+from zoo.registry.layers import BUILTIN_REGISTRY, load_registry
 
 KERAS_BACKBONES = ["vgg16", "vgg19", "resnet50", "resnet101", "resnet152",
                    "resnet50v2", "resnet101v2", "resnet152v2"]
@@ -35,8 +35,8 @@ def test_builtin_registry_is_the_packaged_resource():
     # a real file in a wheel: see test_packaging); it must be the importable resource
     from importlib.resources import files
 
-    assert (files("zoo") / "registry.toml").read_text() == BUILTIN_REGISTRY.read_text()
-    assert BUILTIN_REGISTRY.parent == Path(__import__("zoo").__file__).parent
+    assert (files("zoo.registry") / "registry.toml").read_text() == BUILTIN_REGISTRY.read_text()
+    assert BUILTIN_REGISTRY.parent == Path(__import__("zoo.registry").registry.__file__).parent
 
 
 def test_layers_apply_in_order_field_by_field(tmp_path, monkeypatch, zoo):
@@ -167,3 +167,16 @@ def test_registered_adapters_are_listed(tmp_path, monkeypatch, zoo):
     assert cats["source"] == "hf://me/cats-vs-dogs@" + "0123456789" * 4
     info = json.loads(zoo("info", "cats", "--json").stdout)
     assert info["kind"] == "adapter" and info["repo"] == "me/cats-vs-dogs"
+
+
+def test_the_builtin_catalogue_is_applied_once_from_a_checkout(tmp_path, monkeypatch):
+    """Run from the repository root (or a folder with a copy of it), ./registry.toml is the
+    built-in file: it is not applied a second time as the working directory's layer."""
+    from zoo.registry.layers import layer_paths
+
+    monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "absent.toml"))
+    (tmp_path / "registry.toml").write_bytes(BUILTIN_REGISTRY.read_bytes())  # a real copy, as beside a wheel
+    monkeypatch.chdir(tmp_path)
+    assert layer_paths() == [BUILTIN_REGISTRY, tmp_path / "absent.toml"]
+    (tmp_path / "registry.toml").write_text("[backbones.resnet50]\ninput_size = 160\n")
+    assert layer_paths()[-1] == tmp_path / "registry.toml"  # an edited one is the user's layer

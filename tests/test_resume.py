@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.artifacts import read_adapter
+from zoo.run.folder import read_run_folder
 
 HERE = Path(__file__).resolve()
 TRAIN = ["train", "--backbone", "alexnet-small", "--weights", "none", "--dataset", "digits", "--image-size", "32",
@@ -98,7 +98,7 @@ def test_resume_after_the_process_dies(tmp_path, how):
     rows = list(csv.DictReader((out / "history.csv").open()))
     assert [int(r["epoch"]) for r in rows] == list(range(1, 13))
     assert not partial.exists()
-    assert read_adapter(out).metrics()["accuracy"] > 0.8
+    assert read_run_folder(out).metrics()["accuracy"] > 0.8
 
 
 @pytest.mark.slow
@@ -154,8 +154,8 @@ def toy_model():
 
 
 def toy_job(out: Path, messages: list[str]):
-    from zoo.checkpoints import CheckpointStore
-    from zoo.training import TrainJob
+    from zoo.train.checkpoints import CheckpointStore
+    from zoo.train.job import TrainJob
 
     return TrainJob(backbone=None, class_names=["a", "b", "c"], train=None, val=None, options={}, epochs=EPOCHS,
                     batch_size=BATCH, lr=0.05, seed=0, make_dataset=None,
@@ -167,7 +167,7 @@ def worker_main(out: Path) -> None:
     """Train the toy model through fit_phase; die by SIGKILL once epoch KILLED_AFTER is on disk."""
     import keras
 
-    from zoo.training import fit_phase
+    from zoo.train.fit import fit_phase
 
     job = toy_job(out, [])
 
@@ -183,7 +183,7 @@ def worker_main(out: Path) -> None:
 def test_optimizer_state_survives_a_kill(tmp_path):
     import keras
 
-    from zoo.training import fit_phase
+    from zoo.train.fit import fit_phase
 
     out = tmp_path / "toy"
     killed = subprocess.run([sys.executable, str(HERE), str(out)], capture_output=True, text=True, timeout=240)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.artifacts import read_adapter
 from zoo.errors import UsageError
+from zoo.run.folder import read_run_folder
 
 BASE_FILE = "alexnet_small_base.weights.h5"
 
@@ -29,8 +29,8 @@ def base_weights(tmp_path_factory):
     """A mirror folder holding alexnet-small weights whose BN layers are far from the identity."""
     import keras
 
-    from zoo.backbones import build_backbone
-    from zoo.catalog import get_catalog
+    from zoo.backbone.build import build_backbone
+    from zoo.plugin.catalog import get_catalog
 
     keras.utils.set_random_seed(3)
     built = build_backbone(get_catalog().backbone("alexnet-small"), weights="none", input_size=32)
@@ -50,9 +50,9 @@ def base_weights(tmp_path_factory):
 @pytest.fixture
 def base(base_weights, monkeypatch):
     """Register the base weights (a registry layer in the working directory) and return their values by path."""
-    from zoo.backbones import build_backbone
-    from zoo.catalog import get_catalog, reset_catalog
-    from zoo.models import snapshot
+    from zoo.backbone.build import build_backbone
+    from zoo.plugin.catalog import get_catalog, reset_catalog
+    from zoo.run.delta import snapshot
 
     digest = hashlib.sha256((base_weights / BASE_FILE).read_bytes()).hexdigest()
     Path("registry.toml").write_text(f'[backbones.alexnet-small.weights.base]\nfile = "{BASE_FILE}"\n'
@@ -69,9 +69,10 @@ TRAIN = ["train", "--backbone", "alexnet-small", "--weights", "base", "--dataset
 
 
 def test_unfreeze_picks_stage_layers_and_keeps_batchnorm_frozen():
-    from zoo.backbones import build_backbone
-    from zoo.catalog import get_catalog
     from zoo_strategies.freezing import batchnorm_layers, trainable_parameters, unfreeze_stages
+
+    from zoo.backbone.build import build_backbone
+    from zoo.plugin.catalog import get_catalog
 
     built = build_backbone(get_catalog().backbone("alexnet-small"), weights="none", input_size=32)
 
@@ -97,13 +98,14 @@ def test_unfreeze_picks_stage_layers_and_keeps_batchnorm_frozen():
 
 
 def test_fine_tuning_changes_only_the_unfrozen_layers(base, tmp_path, zoo):
-    from zoo.models import backbone_variables, load_delta, load_run
+    from zoo.run.delta import backbone_variables, load_delta
+    from zoo.run.load import load_run
 
     out = tmp_path / "ft"
     result = zoo(*TRAIN, "--strategy", "fine-tuning", "--unfreeze", "2", "--epochs", "3", "--warmup-epochs", "1",
                  "--fine-tune-lr", "0.01", "--out", str(out))
     assert result.exit_code == 0, result
-    adapter = read_adapter(out)
+    adapter = read_run_folder(out)
     assert adapter.config["backbone"]["weights"]["name"] == "base"
     delta = load_delta(adapter.file("backbone.delta.npz"))
     # only the unfrozen stages' dense kernels moved: every other variable, BN statistics and
@@ -137,7 +139,7 @@ def test_feature_extraction_adapter_is_the_head_alone(base, tmp_path, zoo):
     out = tmp_path / "fe"
     result = zoo(*TRAIN, "--strategy", "feature-extraction", "--epochs", "2", "--out", str(out))
     assert result.exit_code == 0, result
-    adapter = read_adapter(out)
+    adapter = read_run_folder(out)
     assert not adapter.has("backbone.delta.npz") and not (out / "backbone.delta.npz").exists()
     scores = json.loads(zoo("evaluate", str(out), "--json").stdout)
     metrics = json.loads((out / "metrics.json").read_text())
@@ -158,7 +160,7 @@ def test_feature_extraction_adapter_trains_a_head_that_scores_above_chance(tmp_p
     losses = [float(r["loss"]) for r in rows]
     assert losses[2] < losses[0], losses  # the head learns on the cached features
     # random conv features of 10 digit classes separate them far better than chance (0.1): 0.61 measured
-    assert read_adapter(out).metrics()["accuracy"] > 0.45
+    assert read_run_folder(out).metrics()["accuracy"] > 0.45
 
 
 @pytest.fixture
@@ -166,11 +168,12 @@ def digits_job(tmp_path):
     """A feature-extraction TrainJob as ``run_stage`` builds it: alexnet-small on 100 digits, in ``tmp_path``."""
     import keras
 
-    from zoo.backbones import build_backbone
-    from zoo.catalog import get_catalog
-    from zoo.checkpoints import CheckpointStore
-    from zoo.inputs import load_dataset, make_tf_dataset
-    from zoo.training import TrainJob
+    from zoo.backbone.build import build_backbone
+    from zoo.data.loading import load_dataset
+    from zoo.data.tfdata import make_tf_dataset
+    from zoo.plugin.catalog import get_catalog
+    from zoo.train.checkpoints import CheckpointStore
+    from zoo.train.job import TrainJob
 
     keras.utils.set_random_seed(0)
     built = build_backbone(get_catalog().backbone("alexnet-small"), weights="none", input_size=32)
@@ -197,7 +200,6 @@ def digits_job(tmp_path):
 
 def fresh_head(job, seed: int = 1):
     import keras
-
     from zoo_strategies.heads import make_head
 
     keras.utils.set_random_seed(seed)
@@ -285,7 +287,7 @@ def test_cached_features_are_reshuffled_every_epoch_in_memory_and_on_disk(tmp_pa
     for where, array in (("memory", features), ("disk", on_disk)):
         dataset = feature_dataset(array, labels, batch_size=8, shuffle=True, seed=3)
         epochs[where] = [order_of(dataset) for _ in range(3)]  # a new iterator each epoch
-        # fit_phase repeats it and keeps one iterator (zoo.training.one_stream): the same epochs
+        # fit_phase repeats it and keeps one iterator (zoo.train.fit.one_stream): the same epochs
         stream = feature_dataset(array, labels, batch_size=8, shuffle=True, seed=3).repeat()
         assert order_of(stream.take(15)) == sum(epochs[where], [])
         for batches in epochs[where]:
@@ -325,8 +327,9 @@ def image_batches(count: int, fail_after: int | None = None):
 
 
 def test_disk_features_are_reused_only_when_complete(tmp_path):
-    from zoo.errors import ZooError
     from zoo_strategies.features import compute_features
+
+    from zoo.errors import ZooError
 
     model = feature_model()
     expected = np.array([[i, 2 * i, 8 * i + 1] for i in range(10)], "float32")
@@ -371,8 +374,9 @@ def test_disk_features_are_reused_only_when_complete(tmp_path):
 
 
 def test_fine_tune_lr_defaults_to_a_tenth_and_zero_is_refused(tmp_path, zoo):
-    from zoo.training import TrainJob
     from zoo_strategies.fine_tuning import fine_tune_lr
+
+    from zoo.train.job import TrainJob
 
     def job(value):
         return TrainJob(backbone=None, class_names=["a"], train=None, val=None, options={"fine_tune_lr": value},

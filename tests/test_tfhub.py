@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from weights_http import serve, silent_server
-from zoo.backbones import build_backbone, resolve_unfreeze, stage_layers
-from zoo.catalog import Catalog
+from zoo_strategies.freezing import resolve_unfreeze
+
+from zoo.backbone.build import build_backbone, stage_layers
 from zoo.errors import UsageError, ZooError
+from zoo.plugin.catalog import Catalog
 
 FEATURES = 5
 
@@ -107,7 +108,7 @@ def hub_layer(built):
 def test_adhoc_spec_is_cheap_and_feature_dim_comes_from_the_build(modules, zoo):
     code = (
         "import sys, json\n"
-        "from zoo.catalog import Catalog\n"
+        "from zoo.plugin.catalog import Catalog\n"
         f"spec = Catalog().backbone('tfhub:{modules['hub_style']}')\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'lookup imported TensorFlow'\n"
         "print(json.dumps([spec.name, spec.feature_dim, spec.default_weights, spec.preprocessing]))\n"
@@ -258,7 +259,6 @@ def test_module_with_only_a_serving_signature(tmp_path):
     """SavedModels exported for serving: called through their signature, one output picked by key."""
     import keras
     import tensorflow as tf
-
     from zoo_tfhub.layer import HubModule
 
     class Served(tf.Module):

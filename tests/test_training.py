@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo.checkpoints import CheckpointStore
+from zoo.train.checkpoints import CheckpointStore
 
 
 def batches(count: int = 10, batch: int = 4, shuffle: bool = True):
@@ -32,7 +32,7 @@ def dense_model():
 def test_a_finite_dataset_becomes_one_stream_with_the_steps_of_a_pass():
     import tensorflow as tf
 
-    from zoo.training import one_stream
+    from zoo.train.fit import one_stream
 
     data = batches()
     stream, steps = one_stream(data, None)
@@ -51,7 +51,8 @@ def test_fit_phase_trains_the_epochs_plain_fit_trains(tmp_path):
     as each new iterator's is: test_strategies checks the orders.)"""
     import keras
 
-    from zoo.training import TrainJob, fit_phase
+    from zoo.train.fit import fit_phase
+    from zoo.train.job import TrainJob
 
     steps: list[int] = []
 
@@ -78,7 +79,8 @@ def test_fit_phase_trains_the_epochs_plain_fit_trains(tmp_path):
 
 
 def test_several_steps_a_call_keep_plain_epochs(tmp_path):
-    from zoo.training import TrainJob, fit_phase
+    from zoo.train.fit import fit_phase
+    from zoo.train.job import TrainJob
 
     job = TrainJob(backbone=None, class_names=["a", "b", "c"], train=None, val=None, options={}, epochs=2,
                    batch_size=4, lr=0.1, seed=0, make_dataset=None,

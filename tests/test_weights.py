@@ -14,13 +14,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from weights_http import closed_port, serve, silent_server
-from zoo.backbones import build_backbone
-from zoo.catalog import get_catalog, reset_catalog
+
+from zoo.backbone.build import build_backbone
+from zoo.backbone.weights import (
+    ChecksumMismatch,
+    WeightsUnavailable,
+    cache_dir,
+    keras_home,
+    pull_backbone,
+    resolve_weights,
+)
 from zoo.errors import UsageError
-from zoo.weights import (ChecksumMismatch, WeightsUnavailable, cache_dir, keras_home, pull_backbone,
-                         resolve_weights)
+from zoo.plugin.catalog import get_catalog, reset_catalog
 
 VGG_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 RESNET_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -50,7 +56,7 @@ def vgg_reference(tmp_path_factory):
     keras3 = folder / "vgg16_random.weights.h5"
     model.save_weights(keras3)
     images = np.random.default_rng(3).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    from zoo.preprocessing import preprocess
+    from zoo.backbone.preprocessing import preprocess
 
     expected = model.predict(preprocess(images, "caffe"), verbose=0)
     return {"path": path, "keras3": keras3, "images": images, "expected": expected}

@@ -9,6 +9,6 @@ import pluggy
 __version__ = "0.1.0"
 
 hookimpl = pluggy.HookimplMarker("zoo")
-"""Decorator for a plugin's hook implementations (see :mod:`zoo.hookspecs`)."""
+"""Decorator for a plugin's hook implementations (see :mod:`zoo.plugin.hookspecs`)."""
 
 __all__ = ["__version__", "hookimpl"]

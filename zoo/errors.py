@@ -58,7 +58,7 @@ def _closest(name: str, known: list[str]) -> list[str]:
 
 
 INPUT_ERROR_MARK = "zoo input error: "
-"""Opens the message of a check that fails inside a ``tf.data`` pipeline (see :mod:`zoo.inputs`)."""
+"""Opens the message of a check that fails inside a ``tf.data`` pipeline (see :mod:`zoo.data.tfdata`)."""
 
 
 def input_error(exc: BaseException) -> UsageError | None:

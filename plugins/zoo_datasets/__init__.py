@@ -1,6 +1,6 @@
 """Built-in plugin: image folders, .npz arrays, TFDS and the offline digits domains."""
 
-from zoo import hookimpl
+from zoo.api import hookimpl
 
 
 @hookimpl

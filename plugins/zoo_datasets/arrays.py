@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.datasets import LoadedDataset, Split, check_on_bad_image, class_counts
-from zoo.errors import UsageError
+from zoo.api import LoadedDataset, Split, UsageError, check_on_bad_image, class_counts
 
 SPLIT_KEYS = {"train": ("x", "y"), "val": ("x_val", "y_val"), "test": ("x_test", "y_test")}
 KNOWN_KEYS = {key for pair in SPLIT_KEYS.values() for key in pair} | {"class_names"}

@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.datasets import LoadedDataset, Split, class_counts, stratified_split
-from zoo.errors import UsageError
+from zoo.api import LoadedDataset, Split, UsageError, class_counts, stratified_split
 
 IMAGE_SIZE = 32
 DIGIT_SIZE = 28  # the strokes fill 28x28 in the middle, like MNIST's margin

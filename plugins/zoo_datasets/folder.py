@@ -18,15 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from zoo.datasets import (
-    LoadedDataset,
-    Split,
-    check_on_bad_image,
-    class_counts,
-    drop_bad_images,
-    is_image_file,
-)
-from zoo.errors import UsageError
+from zoo.api import LoadedDataset, Split, UsageError, check_on_bad_image, class_counts, drop_bad_images, is_image_file
 
 SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
 SPLIT_OF_FOLDER = {name: split for split, names in SPLIT_FOLDERS.items() for name in names}
@@ -101,7 +93,7 @@ def scan(argument: str | None) -> tuple[list[str], dict[str, tuple[list[str], li
 def load(argument: str | None, *, seed: int = 0, on_bad_image: str = "skip", **options: Any) -> LoadedDataset:
     """Every split found, each image screened with Pillow; bad ones skipped or refused.
 
-    ``seed`` is unused here (``zoo.inputs.load_dataset`` draws the validation split).
+    ``seed`` is unused here (``zoo.data.loading.load_dataset`` draws the validation split).
     """
     if options:
         raise UsageError(f"dataset 'folder' takes no option {', '.join(sorted(options))}")

@@ -1,6 +1,6 @@
 """What the built-in dataset kinds are called (no TensorFlow)."""
 
-from zoo.specs import DatasetSpec
+from zoo.api import DatasetSpec
 
 DATASETS = [
     DatasetSpec(

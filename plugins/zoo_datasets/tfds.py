@@ -24,8 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.datasets import LoadedDataset, Split, check_on_bad_image
-from zoo.errors import UsageError
+from zoo.api import LoadedDataset, Split, UsageError, check_on_bad_image
 
 SPLIT_NAMES = {"validation": "val", "valid": "val", "val": "val"}
 
@@ -111,7 +110,7 @@ def read_class_names(labels_file: Path) -> list[str]:
 
 def _import_tfds():
     """``tensorflow_datasets``, importing TensorFlow first without its start-up notices."""
-    from zoo.quiet import import_tensorflow, stderr_silenced, verbose
+    from zoo.api import import_tensorflow, stderr_silenced, verbose
 
     import_tensorflow()
     if not verbose():

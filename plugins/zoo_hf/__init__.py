@@ -1,7 +1,6 @@
 """Built-in plugin: push and pull adapters on the Hugging Face Hub (``hf://``)."""
 
-from zoo import hookimpl
-from zoo.specs import HubSpec
+from zoo.api import HubSpec, hookimpl
 
 
 @hookimpl

@@ -4,8 +4,8 @@ Uploads go through ``huggingface_hub.HfApi`` (``create_repo``, ``create_branch``
 ``create_commit``): one commit holds the adapter's files, a generated model card and
 the removal of adapter files the previous version had and this one lacks, so a
 revision always holds exactly one adapter. The card and the published copy of
-``config.json`` (local paths removed: :func:`zoo.hubs.shareable_config`) are made in
-memory; the run directory is only read. Downloads go through ``snapshot_download`` and
+``config.json`` (local paths removed: :func:`zoo.run.hub.shareable_config`) are made in
+memory; the run folder is only read. Downloads go through ``snapshot_download`` and
 the HF cache, restricted to the adapter's file types, so nothing else in a repository
 (code, pickles) is ever fetched. A pull pinned to a commit that is fully cached needs
 no network; any other pull asks the Hub first, so a refused token or an unreachable
@@ -23,11 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
-from zoo import __version__
-from zoo.artifacts import CARD, CONFIG, METRICS, SCHEMA, read_adapter
-from zoo.errors import ZooError
-from zoo.specs import PushResult
-from zoo.weights import network_timeouts
+from zoo.api import CARD, CONFIG, METRICS, SCHEMA, PushResult, ZooError, __version__, network_timeouts, read_run_folder
 from zoo_hf import settings
 from zoo_hf.errors import hub_errors
 from zoo_hf.network import bounded_requests
@@ -82,7 +78,7 @@ def _with_build_options(config: dict[str, Any]) -> dict[str, Any]:
     backbone = config.get("backbone") or {}
     if "options" in backbone:
         return config
-    from zoo.catalog import get_catalog
+    from zoo.api import get_catalog
 
     spec = get_catalog().backbones.get(backbone.get("name"))
     if spec is None or (spec.source, spec.model) != (backbone.get("source"), backbone.get("model")):
@@ -104,7 +100,7 @@ class HfHubClient:
              message: str | None = None) -> PushResult:
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-        from zoo.hubs import is_adapter_file, publishable_files, shareable_config
+        from zoo.api import is_adapter_file, publishable_files, shareable_config
         from zoo_hf.card import render
 
         endpoint, token = settings.endpoint(), settings.token()
@@ -114,7 +110,7 @@ class HfHubClient:
         if token is None:
             raise ZooError(f"pushing to {endpoint} needs a token: set HF_TOKEN or log in with `hf auth login`")
         run_dir = Path(run_dir)
-        adapter = read_adapter(run_dir)
+        adapter = read_run_folder(run_dir)
         files = publishable_files(adapter.config)
         public = shareable_config(adapter.config)
         api = self._api(token)
@@ -146,7 +142,7 @@ class HfHubClient:
     # -- pull ------------------------------------------------------------------
 
     def pull(self, repo_id: str, *, revision: str | None = None) -> Path:
-        from zoo.hubs import COMMIT, holds_recorded_files
+        from zoo.api import COMMIT, holds_recorded_files
 
         endpoint, token = settings.endpoint(), settings.token()
         offline = settings.offline()
@@ -169,7 +165,7 @@ class HfHubClient:
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError
 
-        from zoo.hubs import ADAPTER_FILE_PATTERNS
+        from zoo.api import ADAPTER_FILE_PATTERNS
 
         try:
             path = snapshot_download(
@@ -199,7 +195,7 @@ class HfHubClient:
         from huggingface_hub import scan_cache_dir
         from huggingface_hub.errors import CacheNotFound
 
-        from zoo.hubs import adapter_summary
+        from zoo.api import adapter_summary
 
         try:
             info = scan_cache_dir(folder)

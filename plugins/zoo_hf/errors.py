@@ -12,8 +12,7 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
-from zoo.errors import UsageError, ZooError
-from zoo.weights import CONNECT_TIMEOUT_ENV, READ_TIMEOUT_ENV, stalled
+from zoo.api import CONNECT_TIMEOUT_ENV, READ_TIMEOUT_ENV, UsageError, ZooError, stalled
 
 CANNOT_CONNECT = {"ConnectError", "ConnectTimeout", "NewConnectionError", "ConnectionRefusedError", "ProxyError"}
 CONNECTION_BROKE = {"RemoteProtocolError", "ReadError", "WriteError", "ReadTimeout", "WriteTimeout", "PoolTimeout",

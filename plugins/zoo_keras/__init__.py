@@ -1,7 +1,6 @@
 """Built-in plugin: backbones from ``keras.applications``, and AlexNet defined by zoo."""
 
-from zoo import hookimpl
-from zoo.specs import BackboneSourceSpec
+from zoo.api import BackboneSourceSpec, hookimpl
 
 
 @hookimpl

@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ConfigError
-from zoo.specs import BackboneSpec
+from zoo.api import BackboneSpec, ConfigError
 
 STAGES = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
 CLASSIC_FILTERS = (64, 192, 384, 256, 256)
@@ -95,7 +94,7 @@ def build(spec: BackboneSpec, *, weights: Path | None, input_size: int):
     import keras
     from keras import layers
 
-    from zoo.backbones import load_weights_file
+    from zoo.api import load_weights_file
 
     config = AlexNetConfig.from_spec(spec)
     if input_size < config.min_input_size:

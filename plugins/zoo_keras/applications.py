@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.errors import ConfigError
-from zoo.specs import BackboneSpec
+from zoo.api import BackboneSpec, ConfigError
 
 POOLING = ("avg", "max")
 
@@ -17,7 +16,7 @@ def build(spec: BackboneSpec, *, weights: Path | None, input_size: int):
     """
     import keras
 
-    from zoo.backbones import load_weights_file
+    from zoo.api import load_weights_file
 
     constructor = getattr(keras.applications, spec.model, None)
     if constructor is None or not callable(constructor):

@@ -1,6 +1,6 @@
 """Built-in plugin: the three transfer strategies."""
 
-from zoo import hookimpl
+from zoo.api import hookimpl
 
 
 @hookimpl

@@ -34,8 +34,7 @@ from __future__ import annotations
 
 import math
 
-from zoo.errors import UsageError
-from zoo.training import TrainJob, TrainOutcome, fit_phase
+from zoo.api import TrainJob, TrainOutcome, UsageError, fit_phase
 from zoo_strategies.domain_losses import coral_loss, gradient_reversal_layer, mmd_loss
 from zoo_strategies.freezing import recompute_batchnorm_statistics, trainable_parameters, unfreeze_stages
 from zoo_strategies.heads import make_head
@@ -204,8 +203,7 @@ def train(job: TrainJob) -> TrainOutcome:
     target = images_only(job.make_dataset(job.target, training=True, repeat=True, seed=job.seed + TARGET_SEED_OFFSET))
     model, domain_classifier = build_adaptation_model(backbone, head, method, weight, total_steps, batchnorm)
     model.compile(optimizer=keras.optimizers.SGD(annealed_schedule(job.lr, total_steps), momentum=MOMENTUM))
-    val = job.make_dataset(job.val) if job.val is not None and len(job.val) else None
-    history = fit_phase(job, f"adapt-{method}", model, tf.data.Dataset.zip((source, target)), val,
+    history = fit_phase(job, f"adapt-{method}", model, tf.data.Dataset.zip((source, target)), job.validation_data(),
                         steps_per_epoch=steps)
     if batchnorm == "domain":
         batches = recompute_batchnorm_statistics(backbone, images_only(job.make_dataset(job.target)))
@@ -229,7 +227,7 @@ def domain_accuracy(job: TrainJob, domain_classifier) -> float:
     """
     import numpy as np
 
-    source_split = job.val if job.val is not None and len(job.val) else job.train
+    source_split = job.val if job.has_val else job.train
     target_split = job.target_eval if job.target_eval is not None and len(job.target_eval) else job.target
     correct, total = 0, 0
     for split, domain in ((source_split, 0), (target_split, 1)):

@@ -9,7 +9,7 @@ computes no features at all.
 
 from __future__ import annotations
 
-from zoo.training import TrainJob, TrainOutcome, fit_phase, phase_finished
+from zoo.api import TrainJob, TrainOutcome, fit_phase, phase_finished
 from zoo_strategies.features import choose_mode, compute_features, feature_dataset
 from zoo_strategies.heads import compile_classifier, make_head
 
@@ -60,15 +60,11 @@ def head_on_frozen_backbone(backbone, head):
     return model
 
 
-def _has_val(job: TrainJob) -> bool:
-    return job.val is not None and len(job.val) > 0
-
-
 def _train_on_images(job: TrainJob, head, *, epochs: int, phase: str) -> list[dict]:
     model = head_on_frozen_backbone(job.backbone.model, head)
     compile_classifier(model, job.lr)
-    val = job.make_dataset(job.val) if _has_val(job) else None
-    return fit_phase(job, phase, model, job.make_dataset(job.train, training=True), val, epochs=epochs)
+    return fit_phase(job, phase, model, job.make_dataset(job.train, training=True), job.validation_data(),
+                     epochs=epochs)
 
 
 def _train_on_features(job: TrainJob, head, *, epochs: int, phase: str, cache: str) -> list[dict]:
@@ -84,7 +80,7 @@ def _train_on_features(job: TrainJob, head, *, epochs: int, phase: str, cache: s
     train_data = feature_dataset(features_of(job.train, "train"), job.train.labels, job.batch_size, shuffle=True,
                                  seed=job.seed)
     val_data = None
-    if _has_val(job):
+    if job.has_val:
         val_data = feature_dataset(features_of(job.val, "val"), job.val.labels, job.batch_size, shuffle=False,
                                    seed=job.seed)
     compile_classifier(head, job.lr)

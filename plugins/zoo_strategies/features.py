@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import ZooError
-from zoo.fileio import atomic_write_text
+from zoo.api import ZooError, atomic_write_text
 
 MEMORY_LIMIT_BYTES = 1 << 30
 

@@ -11,8 +11,7 @@ changed: the unfrozen layers' kernels and biases, never a frozen layer or a BN s
 
 from __future__ import annotations
 
-from zoo.errors import UsageError
-from zoo.training import TrainJob, TrainOutcome, fit_phase
+from zoo.api import TrainJob, TrainOutcome, UsageError, fit_phase
 from zoo_strategies.feature_extraction import train_head
 from zoo_strategies.freezing import freeze_batchnorm, trainable_parameters, unfreeze_stages
 from zoo_strategies.heads import compile_classifier, make_head
@@ -47,7 +46,7 @@ def fine_tune_lr(job: TrainJob) -> float:
 
 
 def train(job: TrainJob) -> TrainOutcome:
-    from zoo.models import compose
+    from zoo.api import compose
 
     backbone = job.backbone.model
     head = make_head(job.backbone.feature_dim, job.num_classes, units=job.options["units"],
@@ -65,7 +64,7 @@ def train(job: TrainJob) -> TrainOutcome:
         model = compose(backbone, head)
         job.log(f"fine-tuning stages {', '.join(stages)} ({trained:,} backbone parameters) for {tune} epochs")
         compile_classifier(model, tune_lr)
-        val = job.make_dataset(job.val) if job.val is not None and len(job.val) else None
-        history += fit_phase(job, "fine-tune", model, job.make_dataset(job.train, training=True), val, epochs=tune)
+        history += fit_phase(job, "fine-tune", model, job.make_dataset(job.train, training=True), job.validation_data(),
+                             epochs=tune)
     backbone.trainable = False
     return TrainOutcome(head=head, history=history, metrics={"trainable_backbone_parameters": trained})

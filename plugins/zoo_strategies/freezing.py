@@ -11,7 +11,10 @@ unfrozen stages normalise with batch statistics and learn their scale and offset
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from zoo.api import BackboneSpec, UsageError
 
 
 def batchnorm_layers(model) -> list[Any]:
@@ -53,7 +56,7 @@ def unfreeze_stages(built, value: str | int, *, batchnorm: str = "frozen") -> li
     ``batchnorm="frozen"`` keeps every BN layer in inference mode; ``"train"`` leaves the
     BN layers of the chosen stages trainable (batch statistics while training).
     """
-    from zoo.backbones import resolve_unfreeze, stage_layers
+    from zoo.api import stage_layers
 
     if batchnorm not in ("frozen", "train"):
         raise ValueError(f"batchnorm must be 'frozen' or 'train', not {batchnorm!r}")
@@ -140,3 +143,33 @@ def _stochastic_layers(model) -> list[tuple[Any, str, float]]:
         elif isinstance(layer, keras.layers.GaussianNoise):
             found.append((layer, "stddev", layer.stddev))
     return found
+
+
+
+def resolve_unfreeze(spec: BackboneSpec, value: str | int) -> list[str]:
+    """``--unfreeze`` to stage names, first to last.
+
+    ``0`` (or ``none``): nothing; ``N``: the last N stages; ``all``: every stage; or
+    stage names separated by commas.
+    """
+    text = str(value).strip()
+    names = spec.stage_names
+    if text.lower() in ("", "0", "none"):
+        return []
+    listing = ", ".join(names)
+    if not names:
+        raise UsageError(f"backbone '{spec.name}' names no stages, so it can only be used frozen (--unfreeze 0)")
+    if text.lower() == "all":
+        return list(names)
+    if re.fullmatch(r"[+-]?\d+", text):
+        count = int(text)
+        if count < 0 or count > len(names):
+            raise UsageError(f"--unfreeze {text}: backbone '{spec.name}' has {len(names)} stages ({listing}); "
+                             f"give 0 to {len(names)}, stage names or 'all'")
+        return names[len(names) - count:]
+    requested = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [part for part in requested if part not in names]
+    if unknown:
+        raise UsageError(f"backbone '{spec.name}' has no stage {', '.join(repr(u) for u in unknown)}; "
+                         f"its stages, first to last, are {listing} (or give a number or 'all')")
+    return [name for name in names if name in requested]

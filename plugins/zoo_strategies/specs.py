@@ -1,6 +1,6 @@
 """What the built-in strategies are called and which options they take (no TensorFlow)."""
 
-from zoo.specs import OptionSpec, StrategySpec
+from zoo.api import OptionSpec, StrategySpec
 
 HEAD_OPTIONS = (
     OptionSpec("units", "int", 0, "hidden units in the new head before the classifier (0: a linear classifier)",

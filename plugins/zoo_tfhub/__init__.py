@@ -9,8 +9,7 @@ registers the layer on import only when Keras is already loaded:
 
 import sys
 
-from zoo import hookimpl
-from zoo.specs import BackboneSourceSpec
+from zoo.api import BackboneSourceSpec, hookimpl
 
 if "keras" in sys.modules:
     import zoo_tfhub.layer  # noqa: F401  (registers HubModule with Keras)

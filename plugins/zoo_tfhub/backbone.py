@@ -2,7 +2,7 @@
 
 An ad-hoc ``tfhub:HANDLE`` spec is made without touching the module (lookups must be
 cheap), so its ``feature_dim`` is 0, meaning "unknown until built";
-:func:`zoo.backbones.build_backbone` fills it in from the built model's output shape.
+:func:`zoo.backbone.build.build_backbone` fills it in from the built model's output shape.
 It assumes the TF Hub image conventions (RGB in [0, 1], 224 pixels by default, any
 size from 32 up); a module exported for one size is checked when it is built.
 """
@@ -12,8 +12,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from zoo.errors import UsageError
-from zoo.specs import BackboneSpec
+from zoo.api import BackboneSpec, UsageError
 
 LAYER_NAME = "hub_module"
 STAGES = (("module", (LAYER_NAME,)),)
@@ -44,7 +43,7 @@ def build(spec: BackboneSpec, *, weights: Path | None, input_size: int):
     """A functional model: preprocessed image -> :class:`HubModule` -> feature vector."""
     import keras
 
-    from zoo.backbones import load_weights_file
+    from zoo.api import load_weights_file
     from zoo_tfhub.layer import HubModule
 
     layer = HubModule(spec.model, output_key=spec.option("output_key"), signature=spec.option("signature"),

@@ -19,8 +19,7 @@ import urllib.request
 import zlib
 from pathlib import Path
 
-from zoo.errors import UsageError, ZooError
-from zoo.fileio import atomic_directory, sha256_file
+from zoo.api import UsageError, ZooError, atomic_directory, sha256_file
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 SAVED_MODEL = "saved_model.pb"
@@ -147,8 +146,16 @@ def _safe_extract(tar: tarfile.TarFile, folder: Path, archive: Path) -> None:
 
 
 def _resolve_remote(handle: str) -> Path:
-    from zoo.weights import OFFLINE_ENV, check_reachable, is_offline, read_timeout, socket_timeout, stalled, \
-        timed_out, unreachable
+    from zoo.api import (
+        OFFLINE_ENV,
+        check_reachable,
+        is_offline,
+        read_timeout,
+        socket_timeout,
+        stalled,
+        timed_out,
+        unreachable,
+    )
 
     cached = find_saved_model(hub_module_dir(handle))
     if cached is not None and not Path(f"{hub_module_dir(handle)}.lock").exists():
@@ -162,7 +169,7 @@ def _resolve_remote(handle: str) -> Path:
         check_reachable(handle)
     except OSError as exc:
         raise ZooError(f"TF Hub module {handle} is not cached and {unreachable(handle, exc)}; {hint}") from None
-    from zoo.quiet import import_tensorflow
+    from zoo.api import import_tensorflow
 
     import_tensorflow()  # tensorflow_hub loads it; without its start-up notices
     import tensorflow_hub as hub

@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from zoo.errors import UsageError
+from zoo.api import UsageError
 from zoo_tfhub.handles import normalise, resolve
 
 

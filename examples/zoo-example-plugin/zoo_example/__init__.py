@@ -1,13 +1,17 @@
-"""An example third-party zoo plugin.
+"""An example third-party zoo plugin: every section of docs/plugins.md, in order.
 
-It shows what a plugin usually does: provide a backbone (built by the built-in
-``keras`` source, so no model code is needed here), a transfer strategy (whose option
-becomes a ``zoo train`` flag and a TOML key), and a command for the ``zoo`` CLI, while
-staying cheap to import (TensorFlow is imported only where models are built).
+1. a backbone with ImageNet weights (built by the built-in ``keras`` source, so no model
+   code is needed here);
+2. two strategies: ``linear-probe``, trained through ``fit_phase`` with bounded options,
+   and ``nearest-centroid``, which needs no training loop at all;
+3. a dataset kind, ``csv:PATH``;
+4. a hub, ``shelf://``, that shares runs through a folder;
+5. a command, ``zoo embed``.
+
+The module stays cheap to import: TensorFlow is imported only where models are built.
 """
 
-from zoo import hookimpl
-from zoo.specs import BackboneSpec, OptionSpec, StrategySpec, WeightsSpec
+from zoo.api import BackboneSpec, DatasetSpec, HubSpec, OptionSpec, StrategySpec, WeightsSpec, hookimpl
 
 MOBILENET_V2_WEIGHTS = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 
@@ -47,19 +51,41 @@ def zoo_backbones():
 def zoo_strategies():
     return [
         StrategySpec(
+            name="linear-probe",
+            trainer="zoo_example.probe:train",
+            options=(
+                OptionSpec("l2", "float", 1e-4, "L2 penalty on the new layer's weights", min=0.0, max=1.0),
+                OptionSpec("label_smoothing", "float", 0.0, "label smoothing of the loss", min=0.0, max=0.5),
+            ),
+            description="frozen backbone, one softmax layer trained on images (augmentation applies)",
+        ),
+        StrategySpec(
             name="nearest-centroid",
             trainer="zoo_example.centroid:train",
-            options=(OptionSpec("temperature", "float", 20.0, "softmax sharpness over cosine similarities"),),
+            options=(OptionSpec("temperature", "float", 20.0, "softmax sharpness over cosine similarities", min=0.0),),
             description="frozen backbone; each class is the mean of its features (no training loop)",
         )
     ]
 
 
 @hookimpl
+def zoo_datasets():
+    return [DatasetSpec(name="csv", loader="zoo_example.csvdata:load", argument="PATH",
+                        describe="zoo_example.csvdata:describe",
+                        description="a CSV of file,label[,split] rows; image paths relative to it")]
+
+
+@hookimpl
+def zoo_hubs():
+    return [HubSpec(name="shelf", scheme="shelf", client="zoo_example.shelf:ShelfClient",
+                    description="runs shared through a folder ($ZOO_SHELF)")]
+
+
+@hookimpl
 def zoo_commands(cli):
     import click
 
-    from zoo.quiet import needs_tensorflow
+    from zoo.api import needs_tensorflow
 
     @cli.command()
     @click.argument("backbone")
@@ -71,8 +97,7 @@ def zoo_commands(cli):
         """Print the BACKBONE feature vector of each image (folders: the images inside) as JSON lines."""
         import json
 
-        from zoo.backbones import build_backbone
-        from zoo.catalog import get_catalog
+        from zoo.api import build_backbone, get_catalog
 
         built = build_backbone(get_catalog().backbone(backbone), weights=weights, input_size=image_size)
         for path, vector in embed_images(built, list(images)):
@@ -86,7 +111,7 @@ def embed_images(built, paths):
     is paired with the file it came from; an unreadable file is an error naming it,
     never a gap that would shift the pairs.
     """
-    from zoo.inputs import expand_image_paths, load_images
+    from zoo.api import expand_image_paths, load_images
 
     files = expand_image_paths(paths)
     pixels = load_images(files, built.input_size, channels=built.spec.channels)

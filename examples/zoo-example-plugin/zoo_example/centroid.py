@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo.training import TrainJob, TrainOutcome
+from zoo.api import TrainJob, TrainOutcome
 
 
 def centroids(features: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -27,7 +27,7 @@ def train(job: TrainJob) -> TrainOutcome:
     features = job.backbone.model.predict(job.make_dataset(job.train), verbose=0)
     missing = sorted(set(range(job.num_classes)) - set(job.train.labels.tolist()))
     if missing:
-        from zoo.errors import UsageError
+        from zoo.api import UsageError
 
         raise UsageError(f"nearest-centroid needs training images of every class; none for {missing}")
     means = centroids(np.asarray(features, np.float32), job.train.labels, job.num_classes)

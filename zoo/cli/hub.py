@@ -1,0 +1,87 @@
+"""Commands that move weights and adapters: pull and push."""
+
+from __future__ import annotations
+
+import click
+
+from zoo.cli.output import echo_json
+from zoo.errors import UsageError, unknown_name
+
+
+@click.command()
+@click.argument("ref", metavar="NAME|REPO_ID[@REV]|hf://REPO_ID[@REV]")
+@click.option("--weights", default=None,
+              help="Which weights of a backbone to fetch (default: its default weights); not for adapters.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was fetched as JSON.")
+def pull(ref: str, weights: str | None, as_json: bool) -> None:
+    """Fetch a backbone's weights, or an adapter from a hub, into the local cache.
+
+    A backbone name (`zoo pull resnet50`) fetches its weights file; a registered
+    adapter name, `owner/repo[@rev]` or `hf://owner/repo[@rev]` downloads an adapter
+    into the hub's cache, verifies its checksums, and prints its local directory.
+    With HF_HUB_OFFLINE=1 adapters come from the cache only. ZOO_CONNECT_TIMEOUT (default
+    10) and ZOO_READ_TIMEOUT (default 60) bound, in seconds, every wait on a server.
+    """
+    from zoo.plugin.catalog import get_catalog
+    from zoo.util.network import network_timeouts
+
+    network_timeouts()  # a bad ZOO_CONNECT_TIMEOUT / ZOO_READ_TIMEOUT is refused before any work
+    catalog = get_catalog()
+    is_name = "/" not in ref and "://" not in ref
+    if is_name and ref not in catalog.backbones and ref not in catalog.adapters \
+            and ref.partition(":")[0] not in catalog.backbone_sources:
+        raise unknown_name("backbone or adapter", ref, [*catalog.backbones, *catalog.adapters],
+                           lead=f"no backbone or adapter named {ref!r}",
+                           hint="see `zoo list backbones` and `zoo list adapters`, or pull OWNER/REPO[@REV]")
+    if ref in catalog.backbones or ref.partition(":")[0] in catalog.backbone_sources:
+        from zoo.backbone.weights import pull_backbone
+
+        result = pull_backbone(catalog.backbone(ref), weights)  # imports TensorFlow only to download
+    else:
+        from zoo.run.hub import pull_adapter
+
+        if weights is not None:
+            raise UsageError(f"--weights chooses a backbone's weights; '{ref}' is an adapter, which records "
+                             f"its own: drop --weights")
+        result = pull_adapter(catalog, ref)
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(result["path"])
+
+
+@click.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(file_okay=False))
+@click.argument("repo_id", metavar="REPO_ID")
+@click.option("--private", is_flag=True, help="Create the repository as private.")
+@click.option("--revision", default=None, help="Branch to push to (created when missing).")
+@click.option("--message", "-m", default=None, help="Commit message.")
+@click.option("--register", "register_as", default=None, metavar="NAME",
+              help="Also add [adapters.NAME] pinned to the new commit to ./registry.toml.")
+@click.option("--hub", "hub_name", default="hf", show_default=True, help="Which hub plugin to push to.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def push(run_dir: str, repo_id: str, private: bool, revision: str | None, message: str | None,
+         register_as: str | None, hub_name: str, as_json: bool) -> None:
+    """Publish the adapter in RUN to REPO_ID, with a generated model card.
+
+    Creates the repository (and the --revision branch) when missing; RUN itself is only
+    read. The token comes from HF_TOKEN or `hf auth login`; HF_ENDPOINT picks the server;
+    ZOO_CONNECT_TIMEOUT and ZOO_READ_TIMEOUT bound, in seconds, every wait on it.
+    """
+    from zoo.plugin.catalog import get_catalog
+    from zoo.run.hub import push_adapter
+    from zoo.util.network import network_timeouts
+
+    network_timeouts()  # a bad ZOO_CONNECT_TIMEOUT / ZOO_READ_TIMEOUT is refused before any work
+    result = push_adapter(get_catalog(), run_dir, repo_id, hub_name=hub_name, private=private,
+                          revision=revision, message=message, register_as=register_as)
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(f"pushed {result['repo_id']}@{result['commit']}")
+        click.echo(result["url"])
+        if result.get("registered_as"):
+            click.echo(f"registered adapter '{result['registered_as']}' in {result['registry']}")
+
+
+COMMANDS = [pull, push]

@@ -1,1 +1,0 @@
-"""The core's commands, grouped by what they touch; :mod:`zoo.cli` assembles them."""

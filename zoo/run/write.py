@@ -1,0 +1,82 @@
+"""Writing a finished stage's run folder, which appears complete or not at all.
+
+``config.json`` records how to rebuild the model (backbone, weights checksum, preprocessing,
+strategy and options, the plugins that provided them, class names, versions) and the
+sha256 of every other file.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zoo.train.inputs import StageInputs
+    from zoo.train.stage import TrainedStage
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from zoo import __version__
+from zoo.plugin.host import plugin_provenance
+from zoo.run.folder import BACKBONE_DELTA, CONFUSION, CURVES, HEAD, HISTORY, METRICS, record_files
+from zoo.util.files import atomic_directory, atomic_write_text
+
+
+def library_versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    return {"zoo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "python": platform.python_version()}
+
+
+def build_run_config(inputs: StageInputs, out: Path, trained: TrainedStage) -> dict[str, Any]:
+    """What ``config.json`` records: enough to rebuild, verify and describe the run."""
+    config, spec, built, parent = inputs.config, inputs.spec, trained.built, inputs.parent
+    return {
+        "name": config.name or out.name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "backbone": {
+            "name": spec.name, "source": spec.source, "model": spec.model, "options": dict(spec.options),
+            "input_size": built.input_size, "channels": spec.channels, "preprocessing": built.spec.preprocessing,
+            "feature_dim": built.feature_dim, "normalization": trained.normalization,
+            "weights": {"name": built.weights.name, "sha256": built.weights.sha256,
+                        "file": Path(built.weights.path).name if built.weights.path else None},
+        },
+        "strategy": {"name": inputs.strategy.name, "plugin": inputs.strategy.plugin, "options": inputs.options},
+        "training": {
+            "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
+            "precision": config.precision, "distribute": config.distribute, "dataset": config.dataset,
+            "target": config.target, "val_split": config.val_split, "augment": config.augment,
+        },
+        "class_names": inputs.source.class_names,
+        "parent": {"ref": config.from_run, "name": parent.config.get("name")} if parent else None,
+        "pipeline": config.to_dict(),
+        "plugins": {"backbone": plugin_provenance(spec.plugin), "strategy": plugin_provenance(inputs.strategy.plugin)},
+        "versions": library_versions(),
+    }
+
+
+def write_run(out: Path, run_config: dict[str, Any], outcome, delta: dict, metrics: dict[str, Any]) -> None:
+    from zoo.run.delta import save_delta
+    from zoo.run.heads import save_head
+    from zoo.run.plots import plot_confusion, plot_curves, write_history
+
+    with atomic_directory(out) as tmp:
+        save_head(outcome.head, tmp / HEAD)
+        if delta:
+            save_delta(tmp / BACKBONE_DELTA, delta)
+        head_bytes = (tmp / HEAD).stat().st_size
+        delta_bytes = (tmp / BACKBONE_DELTA).stat().st_size if delta else 0
+        metrics.update(adapter_bytes=head_bytes + delta_bytes, head_bytes=head_bytes, backbone_delta_bytes=delta_bytes,
+                       backbone_delta_parameters=int(sum(v.size for v in delta.values())))
+        atomic_write_text(tmp / METRICS, json.dumps({k: v for k, v in metrics.items() if k != "confusion"}, indent=2) + "\n")
+        write_history(tmp / HISTORY, outcome.history)
+        title = f"{run_config['backbone']['name']} / {run_config['strategy']['name']}"
+        plot_curves(tmp / CURVES, outcome.history, title=title)
+        plot_confusion(tmp / CONFUSION, metrics.get("confusion", []), run_config["class_names"],
+                       title=f"{title}: {metrics.get('split')} accuracy {metrics.get('accuracy', 0):.3f}")
+        record_files(tmp, run_config)

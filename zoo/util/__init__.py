@@ -1,0 +1,1 @@
+"""Small helpers every part of the core shares: atomic files, network bounds, a quiet TensorFlow."""
