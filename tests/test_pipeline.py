@@ -450,6 +450,7 @@ def test_example_pipelines_pass_every_check(tmp_path, monkeypatch):
 
     examples = sorted((Path(__file__).resolve().parent.parent / "examples" / "pipelines").glob("*.toml"))
     assert len(examples) >= 3
+    make_shapes_folder(Path("data/my-images"), per_class=2, size=32)  # the user's images, where the examples look
     for path in examples:
         stages = plan_pipeline(path, get_catalog(), resume=False)
         assert all(stage.out and stage.dataset for stage in stages)

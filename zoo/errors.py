@@ -33,7 +33,7 @@ class PluginConflictError(UsageError):
 def unknown_name(kind: str, name: str, known, *, lead: str | None = None, hint: str | None = None) -> UsageError:
     """The error for a name nobody provides, with the closest known names."""
     known = list(known)
-    close = _closest(name, known)
+    close = closest_names(name, known)
     if not close:
         close = [k for k in known if name.lower() in k.lower()][:3]
     if close:
@@ -48,7 +48,7 @@ def unknown_name(kind: str, name: str, known, *, lead: str | None = None, hint: 
     return UsageError(f"{lead or f'no {kind} {name!r}'}; {tail}")
 
 
-def _closest(name: str, known: list[str]) -> list[str]:
+def closest_names(name: str, known: list[str]) -> list[str]:
     """The best match, plus any others nearly as good (so 'resnt50' suggests only resnet50)."""
     scored = sorted(((difflib.SequenceMatcher(None, name, k).ratio(), k) for k in known), reverse=True)
     if not scored or scored[0][0] < 0.6:

@@ -26,6 +26,7 @@ STRATEGIES = [
     StrategySpec(
         name="fine-tuning",
         trainer="zoo_strategies.fine_tuning:train",
+        check="zoo_strategies.checks:check_unfreeze",
         options=HEAD_OPTIONS + (
             UNFREEZE,
             OptionSpec("fine_tune_lr", "float", None,
@@ -38,6 +39,7 @@ STRATEGIES = [
     StrategySpec(
         name="domain-adaptation",
         trainer="zoo_strategies.domain_adaptation:train",
+        check="zoo_strategies.checks:check_unfreeze",
         options=HEAD_OPTIONS + (
             OptionSpec("method", "choice", "dann", "dann (gradient reversal), coral (Deep CORAL) or mmd",
                        choices=("dann", "coral", "mmd")),

@@ -163,12 +163,20 @@ class StrategySpec:
     :mod:`zoo.train.fit`). ``options`` are its own
     parameters; they reach it as ``job.options`` with their defaults filled in.
     ``needs_target`` marks strategies that take an unlabelled target dataset.
+
+    ``check``, when set, is a cheap, TensorFlow-free ``"pkg.mod:function"`` called as
+    ``check(options, backbone)`` (the resolved options; the :class:`BackboneSpec` the run
+    will use, or ``None`` when it is only known once a parent run is downloaded) before
+    anything is written or trained: raise :class:`zoo.api.UsageError` for a value that
+    cannot work with that backbone (a stage it does not have), so the user learns it at
+    once, not after a warm-up phase.
     """
 
     name: str
     trainer: str
     options: tuple[OptionSpec, ...] = ()
     needs_target: bool = False
+    check: str | None = None
     description: str = ""
     plugin: str = ""
 

@@ -150,13 +150,22 @@ def check_bounds(option: OptionSpec, value: Any, where: str) -> Any:
     return value
 
 
+def did_you_mean(name: str, known) -> str:
+    """`` (did you mean 'x'?)`` for a near miss among ``known``, else nothing."""
+    from zoo.errors import closest_names
+
+    close = closest_names(name, sorted(known))
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
 def resolve_strategy_options(spec: StrategySpec, given: dict[str, Any], where: str) -> dict[str, Any]:
     """The strategy's options with defaults filled in; unknown names and values out of bounds are errors."""
     known = {o.name: o for o in spec.options}
     for key in given:
         if key not in known:
             names = ", ".join(sorted(known)) or "none"
-            raise ConfigError(f"{where}: unknown option '{key}' for strategy '{spec.name}' (its options: {names})")
+            raise ConfigError(f"{where}: unknown option '{key}' for strategy '{spec.name}'{did_you_mean(key, known)} "
+                              f"(its options: {names})")
     return {name: check_bounds(o, coerce_option(o, given[name], where), where) if name in given else o.default
             for name, o in known.items()}
 
@@ -168,7 +177,8 @@ def stage_from_mapping(data: dict[str, Any], where: str) -> StageConfig:
         if key == "strategy":
             continue
         if key not in TOP_LEVEL_KEYS:
-            raise ConfigError(f"{where}: unknown key '{key}' (known keys: {', '.join(sorted(TOP_LEVEL_KEYS))})")
+            raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(key, TOP_LEVEL_KEYS)} "
+                              f"(known keys: {', '.join(sorted(TOP_LEVEL_KEYS))})")
         kinds = TYPES[key]
         if not isinstance(value, kinds) or isinstance(value, bool):
             raise ConfigError(f"{where}: '{key}' must be {' or '.join(k.__name__ for k in kinds)}, got {value!r}")
@@ -219,7 +229,11 @@ def read_pipeline(path: str | Path) -> list[StageConfig]:
             raise ConfigError(f"{path}: unknown key '{extra[0]}' beside [[stages]]; put settings inside each stage")
         if not isinstance(doc["stages"], list) or not doc["stages"]:
             raise ConfigError(f"{path}: 'stages' must be a non-empty array of tables ([[stages]])")
-        stages = [stage_from_mapping(s, f"{path}: stage {i + 1}") for i, s in enumerate(doc["stages"])]
+        for i, table in enumerate(doc["stages"]):
+            if not isinstance(table, dict):
+                raise ConfigError(f"{path}: stage {i + 1} must be a table of settings ([[stages]] followed by "
+                                  f"key = value lines), got {table!r}")
+        stages = [stage_from_mapping(s, f"{path}: stage {stage_label(s, i)}") for i, s in enumerate(doc["stages"])]
     else:
         stages = [stage_from_mapping(doc, str(path))]
     names = [s.name for s in stages if s.name]
@@ -229,6 +243,12 @@ def read_pipeline(path: str | Path) -> list[StageConfig]:
         if stage.out is None:
             stage.out = str(Path("runs") / (stage.name or f"{path.stem}-{i + 1}"))
     return stages
+
+
+def stage_label(stage: StageConfig | dict[str, Any], index: int) -> str:
+    """How every message names a stage of a pipeline file: its ``name``, else its position from 1."""
+    name = stage.get("name") if isinstance(stage, dict) else stage.name
+    return name if isinstance(name, str) and name else str(index + 1)
 
 
 def stage_to_toml(config: StageConfig) -> str:

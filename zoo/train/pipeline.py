@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from zoo.run.folder import read_run_folder
+from zoo.train.config import stage_label
 from zoo.train.plan import is_complete, plan_pipeline, stage_paths
 from zoo.train.stage import StageResult, run_stage
 
@@ -23,7 +24,7 @@ def run_pipeline(path: str | Path, *, catalog=None, resume: bool = False, verbos
     stages = plan_pipeline(path, catalog, resume)
     results = []
     for i, stage in enumerate(stages):
-        label = stage.name or str(i + 1)
+        label = stage_label(stage, i)
         paths = stage_paths(Path(stage.out), stage.distribute)
         if resume and is_complete(paths.own):
             log(f"stage {label}: already complete at {paths.own}; skipping")

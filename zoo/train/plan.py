@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from zoo.errors import ConfigError, UsageError
 from zoo.run.folder import CONFIG
-from zoo.train.config import StageConfig, read_pipeline, resolve_strategy_options
+from zoo.train.config import StageConfig, read_pipeline, resolve_strategy_options, stage_label
 
 STAGE_FILE = "stage.json"
 
@@ -52,11 +52,15 @@ def is_complete(run: Path) -> bool:
 # -- checks before any work ------------------------------------------------------------
 
 
-def check_stage_plan(config: StageConfig, catalog, where: str):
+def check_stage_plan(config: StageConfig, catalog, where: str, parent_backbone: str | None = None):
     """``(strategy spec, options)`` after every check that needs no data, run or TensorFlow:
-    strategy and options, target or not, batch size, augmentation, backbone name and size,
-    dataset references."""
+    strategy and options (the strategy's own ``check`` too), target or not, batch size,
+    augmentation, backbone name and size, dataset references.
+
+    ``parent_backbone`` names the backbone of a ``from`` stage that has not run yet; a
+    ``from`` run folder on disk is read for its backbone's name."""
     from zoo.backbone.build import check_input_size
+    from zoo.plugin.specs import load_object
 
     strategy = _named(lambda: catalog.strategy(config.strategy), where)
     options = resolve_strategy_options(strategy, config.strategy_options, where)
@@ -73,13 +77,72 @@ def check_stage_plan(config: StageConfig, catalog, where: str):
         from zoo.data.augment import Augmentation
 
         _named(lambda: Augmentation.parse(config.augment), where)
+    spec = None
     if config.backbone:
         spec = _named(lambda: catalog.backbone(config.backbone), where)
         if config.image_size:
             _named(lambda: check_input_size(spec, config.image_size), where)
+    elif config.from_run:
+        spec = _backbone_of_parent(parent_backbone or _recorded_backbone(config.from_run), catalog)
+    if strategy.check:
+        _named(lambda: load_object(strategy.check)(options, spec), where)
     for ref in filter(None, (config.dataset, config.target)):
         _named(lambda: catalog.dataset(ref), where)
     return strategy, options
+
+
+def _recorded_backbone(ref: str) -> str | None:
+    """The backbone a local run folder names in its config.json (hub references: unknown yet)."""
+    config_file = Path(ref).expanduser() / CONFIG
+    try:
+        backbone = json.loads(config_file.read_text()).get("backbone") if config_file.is_file() else None
+    except (OSError, ValueError):
+        return None  # loading the run reports what is wrong with it
+    return backbone.get("name") if isinstance(backbone, dict) and isinstance(backbone.get("name"), str) else None
+
+
+def _backbone_of_parent(name: str | None, catalog):
+    if name is None:
+        return None
+    try:
+        return catalog.backbone(name)
+    except UsageError:
+        return None  # loading the parent run names what is missing
+
+
+def check_stage_data(config: StageConfig, catalog, where: str) -> None:
+    """Datasets that a stage names, checked from their listings alone (no image is decoded):
+    they exist, have the usual layout, and a target has the source's classes.
+
+    For a pipeline this runs for every stage before the first one trains, so a typo in the
+    last stage's folder is found at once, not after the first stages are written."""
+    from zoo.plugin.specs import load_object
+
+    described = {}
+    for role, ref in (("dataset", config.dataset), ("target", config.target)):
+        if not ref:
+            continue
+        spec, argument = _named(lambda: catalog.dataset(ref), where)
+        if spec.describe:
+            described[role] = _named(lambda: load_object(spec.describe)(argument), where)
+    source, target = described.get("dataset"), described.get("target")
+    if source is not None and "train" in source.get("splits", {}) and not source["splits"]["train"]:
+        raise UsageError(f"{where}: dataset '{config.dataset}' has no training examples")
+    if source is not None and target is not None and source.get("classes") != target.get("classes"):
+        raise UsageError(f"{where}: target '{config.target}' has classes {list(target.get('classes') or [])[:5]}..., "
+                         f"the source '{config.dataset}' has {list(source.get('classes') or [])[:5]}...; "
+                         "they must be the same")
+
+
+def check_stage_weights(config: StageConfig, catalog, where: str) -> None:
+    """A ``weights`` file or keyword of a stage with its own backbone, checked before any stage trains."""
+    if not config.backbone or config.from_run or config.weights in ("", "default"):
+        return
+    from zoo.backbone.weights import resolve_weights
+
+    spec = _named(lambda: catalog.backbone(config.backbone), where)
+    if spec.weights_named(config.weights) is None:  # none, builtin or a file path: nothing to download
+        _named(lambda: resolve_weights(spec, config.weights), where)
 
 
 def _named(lookup: Callable[[], Any], where: str) -> Any:
@@ -114,17 +177,21 @@ def plan_pipeline(path: str | Path, catalog, resume: bool) -> list[StageConfig]:
     references, and output folders (distinct, and free unless resuming)."""
     stages = read_pipeline(path)
     runs: dict[str, str] = {}  # stage name -> the run folder this process reads it from
+    backbones: dict[str, str | None] = {}  # stage name -> its backbone, for the stages that start from it
     outs: dict[Path, str] = {}
     later = {stage.name for stage in stages if stage.name}
     planned = []
     for i, stage in enumerate(stages):
-        label = stage.name or str(i + 1)
+        label = stage_label(stage, i)
         where = f"{path}: stage {label}"
         later.discard(stage.name)
         _check_from(stage.from_run, runs, later, catalog, where)
+        parent_backbone = backbones.get(stage.from_run) if stage.from_run in runs else None
         if stage.from_run in runs:
             stage = dataclasses.replace(stage, from_run=runs[stage.from_run])
-        check_stage_plan(stage, catalog, where)
+        check_stage_plan(stage, catalog, where, parent_backbone=parent_backbone)
+        check_stage_data(stage, catalog, where)
+        check_stage_weights(stage, catalog, where)
         paths = stage_paths(Path(stage.out), stage.distribute)
         taken = paths.out.resolve()
         if taken in outs:
@@ -137,6 +204,8 @@ def plan_pipeline(path: str | Path, catalog, resume: bool) -> list[StageConfig]:
                 raise UsageError(f"{where}: {error}") from None
         if stage.name:
             runs[stage.name] = str(paths.own)
+            backbones[stage.name] = stage.backbone or parent_backbone or (
+                _recorded_backbone(stage.from_run) if stage.from_run else None)
         planned.append(stage)
     return planned
 
