@@ -16,6 +16,7 @@ from typing import Any, Callable
 from zoo.errors import ConfigError, UsageError
 from zoo.run.folder import CONFIG
 from zoo.train.config import StageConfig, read_pipeline, resolve_strategy_options, stage_label
+from zoo.util.lock import busy_message, owner_of
 
 STAGE_FILE = "stage.json"
 
@@ -162,6 +163,9 @@ def check_out(paths: StagePaths, stage_text: str, resume: bool) -> bool:
     work = paths.work
     if not work.exists():
         return False
+    owner = owner_of(work)
+    if owner is not None:
+        raise UsageError(busy_message(str(paths.out), owner))
     if not resume:
         raise UsageError(f"an interrupted run is at '{work}'; continue it with --resume, or delete that folder")
     saved = (work / STAGE_FILE).read_text() if (work / STAGE_FILE).exists() else None

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from zoo.data.subsets import unlabelled
+from zoo.errors import UsageError
 from zoo.run.folder import BACKBONE_DELTA
 from zoo.run.write import build_run_config, write_run
 from zoo.train.checkpoints import CheckpointStore, checkpoint_interval
@@ -36,6 +37,7 @@ from zoo.train.inputs import StageInputs, gather_inputs
 from zoo.train.plan import STAGE_FILE, StagePaths, check_out, check_stage_plan, stage_paths
 from zoo.train.precision import precision_policy
 from zoo.util.files import atomic_directory, atomic_write_text
+from zoo.util.lock import FolderBusy, FolderLock, busy_message, lock_folder, owner_of
 
 
 @dataclass
@@ -45,10 +47,29 @@ class StageResult:
     config: dict[str, Any]
 
 
-def create_partial(work: Path, stage_text: str) -> None:
-    """``OUT.partial`` with its ``stage.json``, appearing in one step."""
-    with atomic_directory(work) as tmp:
-        atomic_write_text(tmp / STAGE_FILE, stage_text)
+def create_partial(paths: StagePaths, stage_text: str) -> FolderLock:
+    """``OUT.partial`` with its ``stage.json``, appearing in one step, already locked by this process."""
+    lock = None
+    try:
+        with atomic_directory(paths.work) as tmp:
+            atomic_write_text(tmp / STAGE_FILE, stage_text)
+            lock = lock_folder(tmp)  # held across the rename: nobody sees the folder unowned
+    except UsageError:
+        if lock is not None:
+            lock.release()
+        owner = owner_of(paths.work)
+        if owner is not None:  # another process started the same run meanwhile
+            raise UsageError(busy_message(str(paths.out), owner)) from None
+        raise
+    return lock
+
+
+def own_partial(paths: StagePaths) -> FolderLock:
+    """The lock of an existing ``OUT.partial`` (to resume it), or the one-line error naming its owner."""
+    try:
+        return lock_folder(paths.work)
+    except FolderBusy as busy:
+        raise UsageError(busy_message(str(paths.out), busy.owner)) from None
 
 
 def checkpoints_of(work: Path, interval: float | None = None) -> CheckpointStore:
@@ -86,15 +107,25 @@ def run_stage(config: StageConfig, *, catalog=None, resume: bool = False, verbos
     paths = stage_paths(Path(config.out) if config.out else default_out(config), config.distribute)
     stage_text = json.dumps(config.to_dict(), sort_keys=True)
     resuming = check_out(paths, stage_text, resume)
-    # the first TensorFlow work: multi-worker sets up collective ops, which only works at start-up
-    distribution = make_strategy(config.distribute)
-    inputs = gather_inputs(config, catalog, strategy, options, log)
-    if resuming:
-        log(f"resuming the interrupted run in {paths.work}")
-    else:
-        if resume:
-            log(f"nothing to resume at {paths.work}; starting afresh")
-        create_partial(paths.work, stage_text)
+    lock = own_partial(paths) if resuming else None  # one process per run folder, from here on
+    try:
+        # the first TensorFlow work: multi-worker sets up collective ops, which only works at start-up
+        distribution = make_strategy(config.distribute)
+        inputs = gather_inputs(config, catalog, strategy, options, log)
+        if resuming:
+            log(f"resuming the interrupted run in {paths.work}")
+        else:
+            if resume:
+                log(f"nothing to resume at {paths.work}; starting afresh")
+            lock = create_partial(paths, stage_text)
+        return _train_and_write(inputs, distribution, paths, interval, verbose, log, resuming, keep_scratch)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_and_write(inputs: StageInputs, distribution, paths: StagePaths, interval: float, verbose: int,
+                     log: Callable[[str], None], resuming: bool, keep_scratch: bool) -> StageResult:
     try:
         trained = _train(inputs, distribution, paths.work, interval, verbose, log)
         run_config = build_run_config(inputs, paths.out, trained)
