@@ -38,7 +38,9 @@ Run folders (for a hub client, or a command that uses trained runs)
     pattern of a pinned revision); figures: ``pyplot`` (matplotlib, headless),
     ``save_figure`` (a PNG written atomically).
 Files and network
-    ``atomic_write_text``, ``atomic_directory``, ``sha256_file``; ``is_offline``,
+    ``atomic_write_text``, ``atomic_directory``, ``sha256_file``; full disks in zoo's words:
+    ``is_out_of_space``, ``out_of_space``, ``reserve_space`` (allocate a file before memory-mapping
+    it); ``is_offline``,
     ``OFFLINE_ENV``, ``network_timeouts``, ``read_timeout``, ``socket_timeout``,
     ``check_reachable``, ``unreachable``, ``timed_out``, ``stalled``,
     ``CONNECT_TIMEOUT_ENV``, ``READ_TIMEOUT_ENV`` (the same bounds zoo's own downloads keep).
@@ -77,7 +79,8 @@ _WHERE = {
     "zoo.run.plots": ["pyplot", "save_figure"],
     "zoo.run.hub": ["ADAPTER_FILE_PATTERNS", "is_adapter_file", "publishable_files", "shareable_config",
                     "holds_recorded_files", "adapter_summary", "COMMIT"],
-    "zoo.util.files": ["atomic_write_text", "atomic_directory", "sha256_file"],
+    "zoo.util.files": ["atomic_write_text", "atomic_directory", "sha256_file", "is_out_of_space", "out_of_space",
+                       "reserve_space"],
     "zoo.util.network": ["is_offline", "OFFLINE_ENV", "network_timeouts", "read_timeout", "socket_timeout",
                          "check_reachable", "unreachable", "timed_out", "stalled", "CONNECT_TIMEOUT_ENV",
                          "READ_TIMEOUT_ENV"],
@@ -139,7 +142,14 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
     from zoo.train.fit import fit_phase, phase_finished  # noqa: F401
     from zoo.train.job import TrainJob, TrainOutcome  # noqa: F401
     from zoo.train.stage import run_stage  # noqa: F401
-    from zoo.util.files import atomic_directory, atomic_write_text, sha256_file  # noqa: F401
+    from zoo.util.files import (  # noqa: F401
+        atomic_directory,
+        atomic_write_text,
+        is_out_of_space,
+        out_of_space,
+        reserve_space,
+        sha256_file,
+    )
     from zoo.util.network import (  # noqa: F401
         CONNECT_TIMEOUT_ENV,
         OFFLINE_ENV,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.api import ZooError, atomic_write_text
+from zoo.api import ZooError, atomic_write_text, is_out_of_space, out_of_space, reserve_space
 
 MEMORY_LIMIT_BYTES = 1 << 30
 
@@ -39,7 +39,16 @@ def compute_features(model, dataset, count: int, feature_dim: int, mode: str, fo
         return cached
     marker.unlink(missing_ok=True)  # from here until the new marker, the file is not to be trusted
     tmp = folder / f".{name}.npy.partial"
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(count, feature_dim))
+    size = count * feature_dim * 4
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(count, feature_dim))
+        reserve_space(tmp)  # a full disk fails here, in words, not as a crash on a page write later
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        if is_out_of_space(error):
+            raise out_of_space(folder, f"the '{name}' feature cache", size,
+                               "free space, or use --feature-cache memory") from None
+        raise
     rows = 0
     try:
         for images, _ in dataset:

@@ -7,22 +7,20 @@ sha256 of every other file.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from zoo.train.inputs import StageInputs
-    from zoo.train.stage import TrainedStage
-
 import json
 import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo import __version__
 from zoo.plugin.host import plugin_provenance
 from zoo.run.folder import BACKBONE_DELTA, CONFUSION, CURVES, HEAD, HISTORY, METRICS, record_files
-from zoo.util.files import atomic_directory, atomic_write_text
+from zoo.util.files import atomic_directory, atomic_write_text, is_out_of_space, out_of_space
+
+if TYPE_CHECKING:
+    from zoo.train.inputs import StageInputs
+    from zoo.train.stage import TrainedStage
 
 
 def library_versions() -> dict[str, str]:
@@ -61,6 +59,18 @@ def build_run_config(inputs: StageInputs, out: Path, trained: TrainedStage) -> d
 
 
 def write_run(out: Path, run_config: dict[str, Any], outcome, delta: dict, metrics: dict[str, Any]) -> None:
+    """Write the run folder in one step; a full disk is one line, and the checkpoints stay for ``--resume``."""
+    try:
+        _write_files(out, run_config, outcome, delta, metrics)
+    except Exception as error:
+        if not is_out_of_space(error):
+            raise
+        size = sum(v.nbytes for v in delta.values()) + outcome.head.count_params() * 4 + (1 << 20)
+        raise out_of_space(out.parent, f"the run folder {out}", size,
+                           "nothing was left behind; free space and run the same command with --resume") from None
+
+
+def _write_files(out: Path, run_config: dict[str, Any], outcome, delta: dict, metrics: dict[str, Any]) -> None:
     from zoo.run.delta import save_delta
     from zoo.run.heads import save_head
     from zoo.run.plots import plot_confusion, plot_curves, write_history

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import UsageError, ZooError
-from zoo.util.files import atomic_write_text
+from zoo.util.files import atomic_write_text, is_out_of_space, out_of_space
 
 STATE = "state.json"
 INTERVAL_ENV = "ZOO_CHECKPOINT_INTERVAL"
@@ -105,13 +105,23 @@ def _write(folder: Path, arrays: dict[str, np.ndarray], state: PhaseState) -> No
         if stale.name != current:
             shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=".weights-", dir=folder))
-    for key, value in arrays.items():
-        np.save(tmp / f"{key}.npy", value, allow_pickle=False)
     name = f"weights-{state.epoch:04d}"
     if name == current:
         name += "-again"
-    os.replace(tmp, folder / name)
-    _write_state(folder, state, name)
+    try:
+        for key, value in arrays.items():
+            np.save(tmp / f"{key}.npy", value, allow_pickle=False)
+        os.replace(tmp, folder / name)
+        _write_state(folder, state, name)
+    except OSError as error:  # the last good checkpoint stays (state.json still names it); the new one goes
+        for partial in (tmp, folder / name):
+            shutil.rmtree(partial, ignore_errors=True)
+        if is_out_of_space(error):
+            run = folder.parent.parent.with_name(folder.parent.parent.name.removesuffix(".partial"))
+            kept = "the last checkpoint is kept; " if current else ""
+            raise out_of_space(folder, f"the checkpoint of {run}", sum(a.nbytes for a in arrays.values()),
+                               f"{kept}free space and run the same command with --resume") from None
+        raise
     if current:
         shutil.rmtree(folder / current, ignore_errors=True)
 

@@ -100,3 +100,51 @@ def atomic_directory(destination: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# -- full disks ---------------------------------------------------------------------------
+
+_NO_SPACE_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_SHORT_WRITE = re.compile(r"\b\d+ requested and \d+ written\b|No space left on device|Disk quota exceeded")
+
+
+def is_out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write that failed for want of space (NumPy and h5py say so in their own words)."""
+    while exc is not None:
+        if isinstance(exc, OSError) and (exc.errno in _NO_SPACE_ERRNOS or _SHORT_WRITE.search(str(exc))):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def mount_point(path: str | os.PathLike) -> Path:
+    """The file system ``path`` is on, named by where it is mounted (what ``df`` shows)."""
+    path = Path(path).absolute()
+    while not path.exists():
+        path = path.parent
+    while not os.path.ismount(path):
+        path = path.parent
+    return path
+
+
+def size_words(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.0f} {unit}" if size >= 10 * scale else f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def out_of_space(where: str | os.PathLike, what: str, size: int, advice: str):
+    """The one line for a full disk: which file system, what was being written, about how much, what to do."""
+    from zoo.errors import ZooError
+
+    return ZooError(f"no space left on {mount_point(where)} writing {what} (about {size_words(size)}); {advice}")
+
+
+def reserve_space(path: str | os.PathLike) -> None:
+    """Allocate the blocks of ``path``'s whole length now, so a full disk is an error here and not a
+    crash (SIGBUS) later when a memory-mapped page of it is first written."""
+    with open(path, "r+b") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size and hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(handle.fileno(), 0, size)
