@@ -26,6 +26,10 @@ class ConfigError(UsageError):
     """A registry, pipeline or adapter file that does not say what it must."""
 
 
+class ZooWarning(UserWarning):
+    """Something the user should know that stops nothing; the CLI prints it as ``zoo: warning: ...``."""
+
+
 class PluginConflictError(UsageError):
     """Two plugins claim one name; the user must choose (uninstall or ZOO_PLUGINS)."""
 

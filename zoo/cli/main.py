@@ -119,6 +119,7 @@ def build_cli() -> click.Group:
         ctx.ensure_object(dict)
         ctx.obj["debug"] = debug
         quiet_tensorflow(verbose)
+        show_zoo_warnings()
 
     from zoo.cli import catalogue, data, hub, training
     from zoo.plugin.catalog import get_catalog
@@ -131,6 +132,25 @@ def build_cli() -> click.Group:
     cli.seal()
     get_host().call("zoo_commands", cli=cli)
     return cli
+
+
+def show_zoo_warnings() -> None:
+    """zoo's own warnings as one ``zoo: warning: ...`` line each; every other warning as Python shows it."""
+    import warnings
+
+    from zoo.errors import ZooWarning
+
+    python_way = getattr(warnings.showwarning, "python_way", warnings.showwarning)
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ZooWarning):
+            click.echo(f"zoo: warning: {message}", err=True)
+        else:
+            python_way(message, category, filename, lineno, file, line)
+
+    show.python_way = python_way
+    warnings.showwarning = show
+    warnings.simplefilter("always", ZooWarning)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -150,3 +150,27 @@ def read_run_folder(run_dir: str | os.PathLike, verify: bool = True) -> RunFolde
     if verify:
         verify_files(run_dir, config)
     return RunFolder(path=run_dir, config=config)
+
+
+def unrecorded_files(run_dir: Path, config: dict[str, Any]) -> list[str]:
+    """Files in a run folder that its config does not record (and so no checksum covers)."""
+    found = []
+    for path in sorted(run_dir.rglob("*")):
+        rel = path.relative_to(run_dir).as_posix()
+        if path.is_file() and rel not in config["files"] and rel not in UNCHECKED and not rel.startswith("."):
+            found.append(rel)
+    return found
+
+
+def warn_unrecorded(run: RunFolder) -> None:
+    """A local run may hold files of the user's; zoo never reads them, and says that it saw them."""
+    import warnings
+
+    from zoo.errors import ZooWarning
+
+    extra = unrecorded_files(run.path, run.config)
+    if extra:
+        shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
+        them = "them" if len(extra) > 1 else "it"
+        warnings.warn(f"{run.path} holds {shown}, which its config.json does not record: zoo ignores {them}, "
+                      f"and no checksum covers {them}", ZooWarning, stacklevel=2)

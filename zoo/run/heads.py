@@ -11,6 +11,8 @@ from pathlib import Path
 from zoo.errors import ZooError
 
 ALLOWED_MODULE_ROOTS = ("keras",)
+CODE_RUNNING_CLASSES = {"Lambda": "it runs arbitrary code", "TFSMLayer": "it runs a SavedModel graph from anywhere"}
+"""Stock Keras classes a head must not name either: loading them would run what the file says."""
 """Where every class in a ``head.keras`` must come from: stock Keras only."""
 
 
@@ -33,6 +35,9 @@ def check_keras_classes(path: Path) -> None:
         node = stack.pop()
         if isinstance(node, dict):
             module, registered = node.get("module"), node.get("registered_name")
+            if node.get("class_name") in CODE_RUNNING_CLASSES:
+                name = node["class_name"]
+                raise ZooError(f"{path} holds layer class {name}, which zoo never loads: {CODE_RUNNING_CLASSES[name]}")
             if "class_name" in node and (
                     (isinstance(module, str) and module.split(".")[0] not in ALLOWED_MODULE_ROOTS)
                     or (isinstance(registered, str) and ">" in registered)):

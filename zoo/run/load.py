@@ -128,12 +128,15 @@ def find_run(ref: str, catalog=None):
     name registry backbones (see :func:`zoo.run.load.backbone_of`).
     """
     from zoo.plugin.catalog import get_catalog
-    from zoo.run.folder import read_run_folder
+    from zoo.run.folder import read_run_folder, warn_unrecorded
     from zoo.run.hub import resolve_run
 
     catalog = catalog or get_catalog()
     local = "://" not in str(ref) and os.path.isdir(ref)
-    return read_run_folder(resolve_run(ref, catalog)), local
+    run = read_run_folder(resolve_run(ref, catalog))
+    if local:
+        warn_unrecorded(run)  # a downloaded run with such a file never gets here: the pull refuses it
+    return run, local
 
 
 def open_run(ref: str, catalog=None):
