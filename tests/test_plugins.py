@@ -88,24 +88,57 @@ def test_allow_list_loads_only_named_plugins(zoo, site, monkeypatch):
     assert "no plugins loaded" in zoo("plugins").stdout
 
 
-def test_name_clash_between_plugins_names_both(zoo, site):
+CLASH = ("backbone 'tinynet' is provided by both plugins 'clash' and 'good'; "
+         "uninstall one, or leave one out of ZOO_PLUGINS")
+
+
+def test_a_name_two_plugins_provide_is_refused_and_every_other_name_works(zoo, site):
     write_plugin(site, "zoo-test-good", "zt_good", GOOD, entry_name="good")
     write_plugin(site, "zoo-test-clash", "zt_clash", CLASHING, entry_name="clash")
-    result = zoo("list", "backbones")
-    assert result.exit_code == 2
-    assert result.stderr.strip() == (
-        "zoo: error: backbone 'tinynet' is provided by both plugins 'clash' and 'good'; "
-        "uninstall one, or leave one out of ZOO_PLUGINS")
-    # commands that do not need backbones are unaffected
-    assert zoo("list", "strategies").exit_code == 0
-    assert zoo("plugins").exit_code == 0
+    listed = zoo("list", "backbones", "--json")
+    assert listed.exit_code == 0, listed
+    names = {row["name"] for row in json.loads(listed.stdout)}
+    assert "tinynet" not in names and {"alexnet-small", "resnet50"} <= names
+    assert f"zoo: warning: {CLASH}\n" in listed.stderr
+    refused = zoo("info", "tinynet")
+    assert refused.exit_code == 2 and refused.stderr.endswith(f"zoo: error: {CLASH}\n")
+    assert zoo("info", "alexnet-small").exit_code == 0
+    assert zoo("train", "--backbone", "alexnet-small", "--dataset", "digits", "--print-config").exit_code == 0
+    plugins = plugins_json(zoo)
+    for name in ("good", "clash"):
+        assert plugins[name]["status"] == "conflict" and plugins[name]["error"] == CLASH
+    assert plugins["good"]["provides"]["commands"] == ["hello-test"]  # its other things still work
+    assert zoo("hello-test", "you").stdout == "hello you\n"
 
 
-def test_plugin_clashing_with_the_registry_is_an_error(zoo, site):
+def test_plugin_clashing_with_the_registry_is_refused_by_name(zoo, site):
     write_plugin(site, "zoo-test-clash", "zt_clash", CLASHING.replace("tinynet", "resnet50"), entry_name="clash")
     result = zoo("info", "resnet50")
     assert result.exit_code == 2
     assert "backbone 'resnet50' is defined both in" in result.stderr and "plugin 'clash'" in result.stderr
+    assert zoo("info", "resnet101").exit_code == 0
+    assert plugins_json(zoo)["clash"]["status"] == "conflict"
+
+
+HEAVY = '''
+    import tensorflow
+    from zoo.api import hookimpl
+'''
+
+
+def test_a_plugin_that_imports_tensorflow_is_named_as_what_made_the_command_slow(zoo_process, site):
+    write_plugin(site, "zoo-test-heavy", "zt_heavy", HEAVY, entry_name="heavy")
+    result = zoo_process("list", "strategies")
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stderr.splitlines() if "heavy" in line)
+    assert line.startswith("zoo: warning: plugin 'heavy' imports tensorflow, keras when loaded (")
+    assert line.endswith(" s of every zoo command); ask its authors to import it inside functions, or leave it out "
+                         "of ZOO_PLUGINS")
+    table = zoo_process("plugins").stdout
+    assert next(row for row in table.splitlines() if row.startswith("heavy")).split()[2] == "slow"
+    listed = json.loads(zoo_process("plugins", "--json").stdout)
+    heavy = next(p for p in listed if p["name"] == "heavy")
+    assert heavy["heavy_imports"] == ["tensorflow", "keras"] and heavy["import_seconds"] > 0.5
 
 
 def test_backbone_whose_source_plugin_is_not_loaded_says_so(zoo, monkeypatch):

@@ -21,8 +21,10 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 @json_option
 def plugins(as_json: bool) -> None:
     """Show installed plugins, what each provides, and any that failed to load."""
+    from zoo.plugin.catalog import get_catalog
     from zoo.plugin.host import get_host
 
+    get_catalog().check_all()  # every clash between plugins is then on their records
     records = get_host().report()
     if as_json:
         echo_json([r.to_json() for r in records])
@@ -30,8 +32,9 @@ def plugins(as_json: bool) -> None:
     rows = []
     for r in records:
         provides = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in r.provides.items())
-        rows.append({"name": r.name, "version": r.version, "status": r.status,
-                     "provides": r.error if r.status != "ok" else provides})
+        rows.append({"name": r.name, "version": r.version, "status": r.status if not r.slow_import else "slow",
+                     "provides": (r.error if r.status != "ok" else provides)
+                     + (f" [{r.slow_import}]" if r.slow_import else "")})
     echo_table(rows, ["name", "version", "status", "provides"], empty="no plugins loaded (see ZOO_PLUGINS)")
 
 

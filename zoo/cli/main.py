@@ -120,6 +120,7 @@ def build_cli() -> click.Group:
         ctx.obj["debug"] = debug
         quiet_tensorflow(verbose)
         show_zoo_warnings()
+        warn_slow_plugins()
 
     from zoo.cli import catalogue, data, hub, training
     from zoo.plugin.catalog import get_catalog
@@ -151,6 +152,18 @@ def show_zoo_warnings() -> None:
     show.python_way = python_way
     warnings.showwarning = show
     warnings.simplefilter("always", ZooWarning)
+
+
+def warn_slow_plugins() -> None:
+    """Name the plugin that made this command slow (one that imports TensorFlow when loaded)."""
+    import warnings
+
+    from zoo.errors import ZooWarning
+    from zoo.plugin.host import get_host
+
+    for record in get_host().records.values():
+        if record.slow_import:
+            warnings.warn(record.slow_import, ZooWarning, stacklevel=2)
 
 
 def main(argv: list[str] | None = None) -> None:

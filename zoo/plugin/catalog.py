@@ -25,18 +25,34 @@ from zoo.plugin.specs import (
 from zoo.registry.layers import Registry, is_bare_file_name, load_registry
 
 
-def _unique(host: PluginHost, hook: str, kind: str) -> dict[str, Any]:
-    """Items of a hook by name, stamped with their plugin; a shared name is an error."""
+def _unique(host: PluginHost, hook: str, kind: str, conflicts: dict[str, str]) -> dict[str, Any]:
+    """Items of a hook by name, stamped with their plugin. A name two plugins provide is left
+    out, its reason kept in ``conflicts`` (by name) and on both plugins' records; every other
+    name of theirs keeps working."""
     found: dict[str, Any] = {}
+    sharing: dict[str, list[str]] = {}
     for plugin, item in host.collect(hook):
-        if item.name in found:
-            other = found[item.name].plugin
-            raise PluginConflictError(
-                f"{kind} '{item.name}' is provided by both plugins '{other}' and '{plugin}'; "
-                f"uninstall one, or leave one out of ZOO_PLUGINS"
-            )
-        found[item.name] = dataclasses.replace(item, plugin=plugin)
+        if item.name in sharing:
+            sharing[item.name].append(plugin)
+        elif item.name in found:
+            sharing[item.name] = [found.pop(item.name).plugin, plugin]
+        else:
+            found[item.name] = dataclasses.replace(item, plugin=plugin)
+    for name, plugins in sharing.items():
+        _refuse(host, conflicts, name, plugins,
+                f"{kind} '{name}' is provided by both plugins {' and '.join(repr(p) for p in plugins)}; "
+                "uninstall one, or leave one out of ZOO_PLUGINS")
     return found
+
+
+def _refuse(host: PluginHost, conflicts: dict[str, str], name: str, plugins: list[str], message: str) -> None:
+    import warnings
+
+    from zoo.errors import ZooWarning
+
+    conflicts[name] = message
+    host.note_conflict(plugins, message)
+    warnings.warn(message, ZooWarning, stacklevel=3)
 
 
 def matches(name: str, pattern: str | None) -> bool:
@@ -52,6 +68,19 @@ class Catalog:
     def __init__(self, host: PluginHost | None = None, registry: Registry | None = None):
         self.host = host or get_host()
         self._registry = registry
+        self.conflicts: dict[str, dict[str, str]] = {}  # kind -> refused name -> why (two providers)
+
+    def _refused(self, kind: str) -> dict[str, str]:
+        return self.conflicts.setdefault(kind, {})
+
+    def _check_refused(self, kind: str, name: str) -> None:
+        if name in self.conflicts.get(kind, {}):
+            raise PluginConflictError(self.conflicts[kind][name])
+
+    def check_all(self) -> None:
+        """Assemble every kind, so that every clash between plugins is known (``zoo plugins``)."""
+        for kind in ("backbone_sources", "strategies", "datasets", "hubs", "backbones"):
+            getattr(self, kind)
 
     @cached_property
     def registry(self) -> Registry:
@@ -59,40 +88,44 @@ class Catalog:
 
     @cached_property
     def backbone_sources(self) -> dict[str, BackboneSourceSpec]:
-        return _unique(self.host, "zoo_backbone_sources", "backbone source")
+        return _unique(self.host, "zoo_backbone_sources", "backbone source", self._refused("backbone source"))
 
     @cached_property
     def strategies(self) -> dict[str, StrategySpec]:
-        return _unique(self.host, "zoo_strategies", "strategy")
+        return _unique(self.host, "zoo_strategies", "strategy", self._refused("strategy"))
 
     @cached_property
     def datasets(self) -> dict[str, DatasetSpec]:
-        return _unique(self.host, "zoo_datasets", "dataset")
+        return _unique(self.host, "zoo_datasets", "dataset", self._refused("dataset"))
 
     @cached_property
     def hubs(self) -> dict[str, HubSpec]:
-        hubs = _unique(self.host, "zoo_hubs", "hub")
-        by_scheme: dict[str, str] = {}
+        hubs = _unique(self.host, "zoo_hubs", "hub", self._refused("hub"))
+        by_scheme: dict[str, list[str]] = {}
         for hub in hubs.values():
-            if hub.scheme in by_scheme:
-                raise PluginConflictError(
-                    f"hub scheme '{hub.scheme}://' is provided by both plugins "
-                    f"'{hubs[by_scheme[hub.scheme]].plugin}' and '{hub.plugin}'; uninstall one"
-                )
-            by_scheme[hub.scheme] = hub.name
+            by_scheme.setdefault(hub.scheme, []).append(hub.name)
+        for scheme, names in by_scheme.items():
+            if len(names) > 1:
+                plugins = [hubs[n].plugin for n in names]
+                _refuse(self.host, self._refused("hub scheme"), scheme, plugins,
+                        f"hub scheme '{scheme}://' is provided by both plugins "
+                        f"{' and '.join(repr(p) for p in plugins)}; uninstall one")
+                for n in names:
+                    del hubs[n]
         return hubs
 
     @cached_property
     def backbones(self) -> dict[str, BackboneSpec]:
         """Registry entries (built by their source's plugin) plus plugin-provided backbones."""
-        from_plugins = _unique(self.host, "zoo_backbones", "backbone")
+        refused = self._refused("backbone")
+        from_plugins = _unique(self.host, "zoo_backbones", "backbone", refused)
         result: dict[str, BackboneSpec] = {}
         for name, spec in self.registry.backbones.items():
             if name in from_plugins:
-                raise PluginConflictError(
-                    f"backbone '{name}' is defined both in {spec.origin} and by plugin "
-                    f"'{from_plugins[name].plugin}'; rename or remove one"
-                )
+                plugin = from_plugins.pop(name).plugin
+                _refuse(self.host, refused, name, [plugin], f"backbone '{name}' is defined both in {spec.origin} "
+                                                            f"and by plugin '{plugin}'; rename or remove one")
+                continue
             owner = self.backbone_sources.get(spec.source)
             result[name] = dataclasses.replace(spec, plugin=owner.plugin if owner else "")
         for name, spec in from_plugins.items():
@@ -115,7 +148,10 @@ class Catalog:
             spec = self.backbones[name]
             self.backbone_source(spec.source, spec)
             return spec
+        self._check_refused("backbone", name)
         prefix, sep, argument = name.partition(":")
+        if sep:
+            self._check_refused("backbone source", prefix)
         if sep and prefix in self.backbone_sources:
             source = self.backbone_sources[prefix]
             if not source.adhoc:
@@ -127,6 +163,7 @@ class Catalog:
         raise unknown_name("backbone", name, sorted(self.backbones))
 
     def backbone_source(self, source: str, spec: BackboneSpec | None = None) -> BackboneSourceSpec:
+        self._check_refused("backbone source", source)
         if source not in self.backbone_sources:
             who = f"backbone '{spec.name}' ({spec.origin}) needs" if spec else "needed:"
             raise UsageError(
@@ -137,6 +174,7 @@ class Catalog:
 
     def strategy(self, name: str) -> StrategySpec:
         if name not in self.strategies:
+            self._check_refused("strategy", name)
             raise unknown_name("strategy", name, sorted(self.strategies))
         return self.strategies[name]
 
@@ -144,6 +182,7 @@ class Catalog:
         """``folder:PATH`` -> (the folder spec, "PATH"); ``digits`` -> (its spec, None)."""
         kind, sep, argument = ref.partition(":")
         if kind not in self.datasets:
+            self._check_refused("dataset", kind)
             raise unknown_name("dataset", kind if sep else ref, sorted(self.datasets))
         spec = self.datasets[kind]
         if spec.argument and not argument:
@@ -156,6 +195,7 @@ class Catalog:
         for hub in self.hubs.values():
             if hub.scheme == scheme:
                 return hub
+        self._check_refused("hub scheme", scheme)
         raise unknown_name("hub", scheme, sorted(h.scheme for h in self.hubs.values()))
 
     def adapter(self, name: str) -> AdapterEntry:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.metadata as metadata
 import os
+import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,8 @@ from zoo.plugin import hookspecs
 from zoo.plugin.specs import BackboneSourceSpec, BackboneSpec, DatasetSpec, HubSpec, StrategySpec
 
 ENTRY_POINT_GROUP = "zoo"
+HEAVY_MODULES = ("tensorflow", "keras", "torch", "jax")
+"""Modules whose import costs seconds: a plugin that imports one at load time slows every command."""
 ALLOW_LIST_VAR = "ZOO_PLUGINS"
 SPEC_TYPES = {
     "zoo_backbones": BackboneSpec,
@@ -48,6 +52,17 @@ class PluginRecord:
     error: str | None = None
     provides: dict[str, list[str]] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)  # added to the CLI through zoo_commands
+    conflicts: list[str] = field(default_factory=list)  # names it shares with another plugin, refused
+    import_seconds: float = 0.0
+    heavy_imports: list[str] = field(default_factory=list)  # TensorFlow & co. that loading it imported
+
+    @property
+    def slow_import(self) -> str | None:
+        """What makes every ``zoo`` command pay for this plugin, in words, or None."""
+        if not self.heavy_imports:
+            return None
+        return (f"plugin '{self.name}' imports {', '.join(self.heavy_imports)} when loaded ({self.import_seconds:.1f} s "
+                f"of every zoo command); ask its authors to import it inside functions, or leave it out of ZOO_PLUGINS")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +73,8 @@ class PluginRecord:
             "status": self.status,
             "error": self.error,
             "provides": self.provides,
+            "import_seconds": round(self.import_seconds, 3),
+            "heavy_imports": self.heavy_imports,
         }
 
 
@@ -100,8 +117,13 @@ class PluginHost:
                 continue
             self.records[ep.name] = PluginRecord(name=ep.name, module=ep.value, distribution=distribution,
                                                  version=dist.version if dist is not None else None)
+            before = {m for m in HEAVY_MODULES if m in sys.modules}
+            started = time.perf_counter()
             try:
                 module = ep.load()
+                record = self.records[ep.name]
+                record.import_seconds = time.perf_counter() - started
+                record.heavy_imports = [m for m in HEAVY_MODULES if m in sys.modules and m not in before]
                 self.pm.register(module, name=ep.name)
                 self.pm.check_pending()  # a misspelt hook name would otherwise be silently ignored
             except BaseException as exc:  # a plugin must never take zoo down
@@ -113,6 +135,13 @@ class PluginHost:
         """Register an in-process plugin object (for embedding zoo in a program)."""
         self.records[name] = PluginRecord(name=name, module=repr(plugin), version=version, distribution=None)
         self.pm.register(plugin, name=name)
+
+    def note_conflict(self, plugins: list[str], message: str) -> None:
+        """A name these plugins share is refused; each is shown by ``zoo plugins`` with the reason."""
+        for name in plugins:
+            record = self.records.get(name)
+            if record is not None and message not in record.conflicts:
+                record.conflicts.append(message)
 
     def _quarantine(self, name: str, error: str) -> None:
         record = self.records[name]
@@ -185,6 +214,8 @@ class PluginHost:
                 record.provides["commands"] = list(record.commands)
             if record.status != "ok":
                 record.provides = {}
+            elif record.conflicts:
+                record.status, record.error = "conflict", "; ".join(record.conflicts)
         return sorted(self.records.values(), key=lambda r: r.name)
 
 

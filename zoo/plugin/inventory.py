@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from zoo.backbone.weights import find_local
-from zoo.errors import unknown_name
+from zoo.errors import PluginConflictError, unknown_name
 from zoo.plugin.catalog import Catalog, matches
 from zoo.plugin.specs import BackboneSpec, DatasetSpec, StrategySpec, load_object
 
@@ -151,5 +151,8 @@ def info(catalog: Catalog, name: str) -> dict[str, Any]:
         return {"kind": "adapter", "name": entry.name, "hub": entry.hub, "repo": entry.repo,
                 "revision": entry.revision, "description": entry.description, "origin": entry.origin}
     known = [*catalog.backbones, *catalog.strategies, *catalog.datasets, *catalog.adapters]
+    for refused in catalog.conflicts.values():
+        if name in refused:
+            raise PluginConflictError(refused[name])
     raise unknown_name("name", name, known, lead=f"nothing named {name!r}",
                        hint="see `zoo list backbones|strategies|datasets|adapters`")
