@@ -48,11 +48,12 @@ def _progress_bars_only_on_a_terminal() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _talking_to_the_hub(action: str, repo_id: str, revision: str | None, endpoint: str,
-                        had_token: bool) -> Iterator[None]:
+                        had_token: bool, has_cached_copy=None) -> Iterator[None]:
     """Bounded requests, quiet progress bars off a terminal, and one-line errors."""
     timeouts = network_timeouts()
     with _progress_bars_only_on_a_terminal(), hub_errors(action=action, repo_id=repo_id, revision=revision,
-                                                         endpoint=endpoint, had_token=had_token, timeouts=timeouts), \
+                                                         endpoint=endpoint, had_token=had_token, timeouts=timeouts,
+                                                         has_cached_copy=has_cached_copy), \
             bounded_requests(*timeouts):
         yield
 
@@ -141,14 +142,23 @@ class HfHubClient:
 
     # -- pull ------------------------------------------------------------------
 
-    def pull(self, repo_id: str, *, revision: str | None = None) -> Path:
+    def pull(self, repo_id: str, *, revision: str | None = None, force: bool = False) -> Path:
         from zoo.api import COMMIT, holds_recorded_files
 
         endpoint, token = settings.endpoint(), settings.token()
         offline = settings.offline()
-        with _talking_to_the_hub("pull", repo_id, revision, endpoint, had_token=token is not None):
+        def has_cached_copy() -> bool:
+            try:
+                return self._snapshot(repo_id, revision, token, local_only=True, missing_ok=True) is not None
+            except Exception:  # noqa: BLE001 - only deciding whether to mention the cache
+                return False
+
+        with _talking_to_the_hub("pull", repo_id, revision, endpoint, had_token=token is not None,
+                                 has_cached_copy=has_cached_copy):
+            if force and offline:
+                raise ZooError("cannot fetch again while HF_HUB_OFFLINE is set; unset it, then `zoo pull --force`")
             if not offline:
-                if COMMIT.match(revision or ""):
+                if COMMIT.match(revision or "") and not force:
                     cached = self._snapshot(repo_id, revision, token, local_only=True, missing_ok=True)
                     if cached is not None and holds_recorded_files(cached):
                         return cached  # a commit never changes: its complete copy needs no network
@@ -157,10 +167,10 @@ class HfHubClient:
                 # a silent server several times; ask once first, so that those are errors
                 # within the timeouts and only HF_HUB_OFFLINE=1 means "use the cache".
                 self._api(token).repo_info(repo_id, revision=revision)
-            return self._snapshot(repo_id, revision, token, local_only=offline)
+            return self._snapshot(repo_id, revision, token, local_only=offline, force=force)
 
     def _snapshot(self, repo_id: str, revision: str | None, token: str | None, *, local_only: bool,
-                  missing_ok: bool = False) -> Path | None:
+                  missing_ok: bool = False, force: bool = False) -> Path | None:
         """The adapter's files (and nothing else) at ``revision`` from the HF cache, fetched unless ``local_only``."""
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError
@@ -175,6 +185,7 @@ class HfHubClient:
                 cache_dir=settings.cache_dir(),
                 token=token,
                 local_files_only=local_only,
+                force_download=force,
                 allow_patterns=list(ADAPTER_FILE_PATTERNS),
                 library_name="zoo",
                 library_version=__version__,

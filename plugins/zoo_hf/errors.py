@@ -10,7 +10,7 @@ requests). No message ever includes a token.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Callable, Iterator
 
 from zoo.api import CONNECT_TIMEOUT_ENV, READ_TIMEOUT_ENV, UsageError, ZooError, stalled
 
@@ -50,7 +50,8 @@ def _server_message(exc: BaseException) -> str:
 
 
 def describe(exc: BaseException, *, action: str, repo_id: str, revision: str | None, endpoint: str,
-             had_token: bool, timeouts: tuple[float, float] | None = None) -> ZooError | None:
+             had_token: bool, timeouts: tuple[float, float] | None = None,
+             has_cached_copy: Callable[[], bool] | None = None) -> ZooError | None:
     """The one-line error for a failed push or pull of ``repo_id``; None for a failure it does not know.
 
     ``timeouts`` are the (connect, read) seconds the requests were bounded by, for the
@@ -89,7 +90,9 @@ def describe(exc: BaseException, *, action: str, repo_id: str, revision: str | N
                 return ZooError("cannot push while HF_HUB_OFFLINE is set; unset it to publish")
             return ZooError(f"{where} is not in the local Hub cache and HF_HUB_OFFLINE is set; "
                             "pull it once while online")
-    hint = ", or set HF_HUB_OFFLINE=1 to use the cached copy" if action == "pull" else ""
+    hint = ""
+    if action == "pull" and has_cached_copy is not None and has_cached_copy():  # else there is none to use
+        hint = ", or set HF_HUB_OFFLINE=1 to use the cached copy"
     for e in chain:
         if _is(e, "ConnectTimeout") and timeouts:
             return ZooError(f"cannot reach the Hub at {endpoint}: no connection within {timeouts[0]:g} s "
@@ -113,14 +116,15 @@ def describe(exc: BaseException, *, action: str, repo_id: str, revision: str | N
 
 @contextlib.contextmanager
 def hub_errors(*, action: str, repo_id: str, revision: str | None, endpoint: str, had_token: bool,
-               timeouts: tuple[float, float] | None = None) -> Iterator[None]:
+               timeouts: tuple[float, float] | None = None,
+               has_cached_copy: Callable[[], bool] | None = None) -> Iterator[None]:
     try:
         yield
     except ZooError:
         raise
     except Exception as exc:
         error = describe(exc, action=action, repo_id=repo_id, revision=revision, endpoint=endpoint,
-                         had_token=had_token, timeouts=timeouts)
+                         had_token=had_token, timeouts=timeouts, has_cached_copy=has_cached_copy)
         if error is None:
             raise  # not a Hub failure we can explain: the CLI reports it as unexpected
         raise error from None

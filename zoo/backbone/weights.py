@@ -224,9 +224,11 @@ def fetch_weights(spec: BackboneSpec, weights: WeightsSpec, *, progress: bool = 
 
 def unavailable_message(spec: BackboneSpec, weights: WeightsSpec, reason: str) -> str:
     mirror = os.environ.get(MIRROR_ENV) or "unset"
+    elsewhere = (f", or run `zoo pull {spec.name}` on a connected machine and copy it over" if weights.url
+                 else " (nothing can download it: bring the file yourself)")
     return (f"weights '{weights.name}' of backbone '{spec.name}' are needed and {reason}: "
             f"put the file {weights.file} in a folder named by ZOO_WEIGHTS_DIR (now: {mirror}) "
-            f"or in the cache {cache_dir()}, or run `zoo pull {spec.name}` on a connected machine and copy it over")
+            f"or in the cache {cache_dir()}{elsewhere}")
 
 
 def download_weights(spec: BackboneSpec, weights: WeightsSpec, *, progress: bool = True,
@@ -256,8 +258,8 @@ def download_weights(spec: BackboneSpec, weights: WeightsSpec, *, progress: bool
         fetched = _keras_get_file(weights, tmp, progress)
         problem = mismatch(fetched, weights)
         if problem:
-            raise ChecksumMismatch(f"downloaded {weights.url} is not the {spec.name} '{weights.name}' weights: "
-                                   f"{problem}; nothing was cached")
+            raise ChecksumMismatch(f"downloaded {weights.url} failed its hash check, so it is not the {spec.name} "
+                                   f"'{weights.name}' weights: {problem}; nothing was cached")
         final = target_dir / weights.file
         os.replace(fetched, final)
         return final
@@ -272,15 +274,12 @@ def _keras_get_file(weights: WeightsSpec, folder: Path, progress: bool) -> Path:
     import_tensorflow()  # Keras loads it; without its start-up notices
     from keras.utils import get_file
 
-    file_hash = weights.md5 or weights.sha256
     seconds = read_timeout()
     out = sys.stderr if progress else open(os.devnull, "w")
     try:
         with contextlib.redirect_stdout(out), socket_timeout(seconds):
-            path = get_file(fname=weights.file, origin=weights.url, file_hash=file_hash,
-                            cache_dir=str(folder), cache_subdir="")
-    except ValueError as exc:  # Keras: "Incomplete or corrupted file detected"
-        raise ChecksumMismatch(f"downloaded {weights.url} failed its hash check ({exc}); nothing was cached") from None
+            # no file_hash: Keras would refuse a mismatch without saying the file's hash; mismatch() says both
+            path = get_file(fname=weights.file, origin=weights.url, cache_dir=str(folder), cache_subdir="")
     except Exception as exc:  # Keras wraps HTTP/URL errors in a bare Exception
         if timed_out(exc):
             raise WeightsUnavailable(f"{stalled(weights.url, seconds)} while downloading it; "
@@ -295,15 +294,19 @@ def _keras_get_file(weights: WeightsSpec, folder: Path, progress: bool) -> Path:
 # -- zoo pull -----------------------------------------------------------------
 
 
-def pull_backbone(spec: BackboneSpec, weights_name: str | None = None) -> dict[str, Any]:
+def pull_backbone(spec: BackboneSpec, weights_name: str | None = None, *, force: bool = False) -> dict[str, Any]:
     """Make a backbone's weights local (``zoo pull``), returning what was fetched, JSON-able.
 
     Backbones whose weights are built in (TF Hub modules) are fetched by their source's
-    ``fetch`` function, which fills the source's own cache.
+    ``fetch`` function, which fills the source's own cache. ``force`` drops the cached copy
+    first, so the file is downloaded again (a mirror folder's copy is the user's: kept).
     """
     choice = spec.default_weights if weights_name in (None, "", "default") else weights_name
     if choice == "builtin" and spec.default_weights == "builtin":
         return _pull_builtin(spec)
+    named = spec.weights_named(choice)
+    if force and named is not None:
+        (cache_dir() / named.file).unlink(missing_ok=True)
     resolved = resolve_weights(spec, choice)
     if resolved.path is None and choice != spec.default_weights:
         raise UsageError(f"--weights {weights_name} means random initialisation: there is nothing to pull")

@@ -73,6 +73,18 @@ def install(packages: tuple[str, ...]) -> None:
 @click.argument("packages", nargs=-1, required=True, type=click.UNPROCESSED)
 def uninstall(packages: tuple[str, ...]) -> None:
     """Uninstall plugin PACKAGES with pip (no confirmation prompt)."""
+    import importlib.metadata as metadata
+
+    names = [p for p in packages if not p.startswith("-")]
+    missing = []
+    for name in names:
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            missing.append(name)
+    if missing:
+        raise ZooError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed, so nothing was "
+                       "uninstalled; `zoo plugins` shows the DISTRIBUTION of each plugin")
     before = _entry_point_names()
     _pip("uninstall", ("-y", *packages))
     removed = sorted(before - _entry_point_names())
@@ -80,7 +92,7 @@ def uninstall(packages: tuple[str, ...]) -> None:
 
 
 LIST_COLUMNS = {
-    "backbones": ["name", "plugin", "source", "input_size", "feature_dim", "preprocessing", "weights"],
+    "backbones": ["name", "plugin", "source", "input_size", "feature_dim", "preprocessing", "weights", "status"],
     "strategies": ["name", "plugin", "source", "description"],
     "datasets": ["name", "plugin", "usage", "description"],
     "adapters": ["name", "status", "source", "description"],
@@ -103,8 +115,11 @@ def list_(kind: str, pattern: str | None, as_json: bool) -> None:
     rows = list_items(get_catalog(), kind, pattern)
     if as_json:
         echo_json(rows)
-    else:
-        echo_table(rows, LIST_COLUMNS[kind], empty=f"no {kind}" + (f" matching {pattern!r}" if pattern else ""))
+        return
+    echo_table(rows, LIST_COLUMNS[kind], empty=f"no {kind}" + (f" matching {pattern!r}" if pattern else ""))
+    for reason in sorted({row["reason"] for row in rows if row.get("reason")}):
+        names = ", ".join(row["name"] for row in rows if row.get("reason") == reason)
+        click.echo(f"unavailable: {names}: {reason}")
 
 
 @click.command()

@@ -71,7 +71,8 @@ def preview(dataset: str, out: str, split_name: str, count: int, seed: int, val_
     titles = [loaded.class_names[y] if 0 <= y < len(loaded.class_names) else "?" for y in labels]
     write_grid(images, titles, out_path, f"{dataset} [{split_name}]: {len(images)} of {len(split)}")
     if loaded.bad_files:
-        click.echo(f"skipped {len(loaded.bad_files)} unreadable image(s), e.g. {loaded.bad_files[0][0]}", err=True)
+        path, reason = loaded.bad_files[0]
+        click.echo(f"zoo: skipped {len(loaded.bad_files)} unreadable image(s), e.g. {path}: {reason}", err=True)
     click.echo(f"wrote {out_path} ({len(images)} examples from {dataset} {split_name})")
 
 

@@ -12,8 +12,9 @@ from zoo.errors import UsageError, unknown_name
 @click.argument("ref", metavar="NAME|REPO_ID[@REV]|hf://REPO_ID[@REV]")
 @click.option("--weights", default=None,
               help="Which weights of a backbone to fetch (default: its default weights); not for adapters.")
+@click.option("--force", is_flag=True, help="Fetch again even when the cache holds it (a damaged copy, say).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was fetched as JSON.")
-def pull(ref: str, weights: str | None, as_json: bool) -> None:
+def pull(ref: str, weights: str | None, force: bool, as_json: bool) -> None:
     """Fetch a backbone's weights, or an adapter from a hub, into the local cache.
 
     A backbone name (`zoo pull resnet50`) fetches its weights file; a registered
@@ -36,14 +37,14 @@ def pull(ref: str, weights: str | None, as_json: bool) -> None:
     if ref in catalog.backbones or ref.partition(":")[0] in catalog.backbone_sources:
         from zoo.backbone.weights import pull_backbone
 
-        result = pull_backbone(catalog.backbone(ref), weights)  # imports TensorFlow only to download
+        result = pull_backbone(catalog.backbone(ref), weights, force=force)  # imports TensorFlow only to download
     else:
         from zoo.run.hub import pull_adapter
 
         if weights is not None:
             raise UsageError(f"--weights chooses a backbone's weights; '{ref}' is an adapter, which records "
                              f"its own: drop --weights")
-        result = pull_adapter(catalog, ref)
+        result = pull_adapter(catalog, ref, force=force)
     if as_json:
         echo_json(result)
     else:

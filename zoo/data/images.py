@@ -7,6 +7,7 @@ or failed on (``--on-bad-image``), never discovered as a crash deep inside Tenso
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -34,6 +35,21 @@ def is_image_file(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS) and not os.path.basename(name).startswith(".")
 
 
+MAX_PIXELS_ENV = "ZOO_MAX_IMAGE_PIXELS"
+DEFAULT_MAX_PIXELS = 89_478_485
+"""Pillow's own decompression-bomb threshold (1024 * 1024 * 1024 // 4 // 3)."""
+
+
+def max_image_pixels() -> int | None:
+    """The largest image (in pixels) zoo reads: ``ZOO_MAX_IMAGE_PIXELS``, Pillow's default, or None (0: no limit)."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    if not text.isdigit():
+        raise UsageError(f"{MAX_PIXELS_ENV} must be a whole number of pixels (0: no limit), got {text!r}")
+    return int(text) or None
+
+
 def image_problem(path: str) -> str | None:
     """Why ``path`` cannot be used as an image, or None when Pillow decodes it fully.
 
@@ -45,7 +61,12 @@ def image_problem(path: str) -> str | None:
     try:
         if os.path.getsize(path) == 0:
             return "empty file"
+        Image.MAX_IMAGE_PIXELS = None  # zoo checks its own limit below, in one line instead of Pillow's warning
         with Image.open(path) as image:
+            limit = max_image_pixels()
+            if limit and image.size[0] * image.size[1] > limit:
+                return (f"{image.size[0]}x{image.size[1]} pixels, over the limit of {limit:,} that guards against "
+                        f"decompression bombs; to read it, raise {MAX_PIXELS_ENV} (0: no limit)")
             if image.format not in _DECODABLE_FORMATS:
                 return f"{image.format or 'unknown'} data, not JPEG/PNG/BMP/GIF"
             if image.format == "BMP" and image.mode not in ("RGB", "RGBA", "L"):
@@ -53,7 +74,9 @@ def image_problem(path: str) -> str | None:
             width, height = image.size
             if image.format in ("JPEG", "MPO"):
                 image.draft(image.mode, (1, 1))  # decode at 1/8 scale: half the time, still reads every byte
-            image.load()
+            with warnings.catch_warnings():  # checked above, against zoo's limit: Pillow need not say it again
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image.load()
             if not width or not height:
                 return "image has no pixels"
     except UnidentifiedImageError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.backbone.weights import find_local
+from zoo.backbone.weights import find_local, mismatch
 from zoo.errors import PluginConflictError, unknown_name
 from zoo.plugin.catalog import Catalog, matches
 from zoo.plugin.specs import BackboneSpec, DatasetSpec, StrategySpec, load_object
@@ -28,8 +28,12 @@ def _module_of(dotted: str) -> str:
 
 
 def backbone_row(spec: BackboneSpec) -> dict[str, Any]:
+    unavailable = None if spec.plugin else (f"needs backbone source '{spec.source}', which no loaded plugin "
+                                            "provides (see `zoo plugins`)")
     return {
         "name": spec.name,
+        "status": "unavailable" if unavailable else "ok",
+        "reason": unavailable,
         "plugin": spec.plugin,
         "source": spec.source,
         "input_size": spec.input_size,
@@ -64,8 +68,8 @@ def dataset_row(spec: DatasetSpec) -> dict[str, Any]:
 def list_items(catalog: Catalog, kind: str, pattern: str | None = None) -> list[dict[str, Any]]:
     kind = normalise_kind(kind)
     if kind == "backbones":
-        # entries whose source plugin is not loaded cannot be built; `zoo info` explains why
-        rows = [backbone_row(s) for s in catalog.backbones.values() if s.plugin]
+        # an entry whose source plugin is not loaded is listed as unavailable, with the reason
+        rows = [backbone_row(s) for s in catalog.backbones.values()]
     elif kind == "strategies":
         rows = [strategy_row(s) for s in catalog.strategies.values()]
     elif kind == "datasets":
@@ -116,6 +120,13 @@ def backbone_info(spec: BackboneSpec) -> dict[str, Any]:
         local = find_local(w)
         data["weights"][w.name]["cached"] = local is not None
         data["weights"][w.name]["path"] = str(local) if local else None
+        if local is not None and (w.sha256 or w.md5):
+            problem = mismatch(local, w)  # hashing costs a read of the file: zoo info is where one asks
+            data["weights"][w.name]["verified"] = problem is None
+            if problem:
+                data["weights"][w.name]["cached"] = False
+                data["weights"][w.name]["problem"] = (f"{local} fails its pin ({problem}); delete it, or "
+                                                      f"`zoo pull {spec.name}` fetches it again")
     if spec.default_weights == "builtin":
         data["weights"]["builtin"] = {"source": spec.model, "note": "carried by the model itself",
                                       "cached": None, "path": None}

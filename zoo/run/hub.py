@@ -232,24 +232,31 @@ def check_pulled(path: Path, ref: HubRef) -> RunFolder:
     try:
         verify_files(path, config)
     except ZooError as exc:
-        raise ZooError(f"{ref} failed verification: {exc}") from None
+        raise ZooError(f"{ref} failed verification: {exc}; `zoo pull --force {ref}` fetches it again") from None
     return read_run_folder(path, verify=False)
 
 
-def pull(catalog, ref: HubRef) -> RunFolder:
-    """Download (or find in the hub's cache) and verify one adapter."""
-    path = Path(client_for(ref.hub).pull(ref.repo_id, revision=ref.revision))
+def pull(catalog, ref: HubRef, *, force: bool = False) -> RunFolder:
+    """Download (or find in the hub's cache) and verify one adapter; ``force`` fetches it again
+    even when the cache holds it (a damaged copy is otherwise refused on every load)."""
+    import inspect
+
+    client = client_for(ref.hub)
+    if force and "force" not in inspect.signature(client.pull).parameters:
+        raise UsageError(f"hub '{ref.hub.name}' cannot fetch an adapter again (its client's pull takes no force); "
+                         "delete its cached copy instead")
+    path = Path(client.pull(ref.repo_id, revision=ref.revision, **({"force": True} if force else {})))
     return check_pulled(path, ref)
 
 
-def pull_adapter(catalog, ref: str) -> dict[str, Any]:
+def pull_adapter(catalog, ref: str, *, force: bool = False) -> dict[str, Any]:
     """``zoo pull`` for adapters: fetch, verify, and describe where it landed."""
     hub_ref = parse_ref(catalog, ref, bare_repo_ids=True)
     if hub_ref is None:
         known = [*catalog.backbones, *catalog.adapters]
         raise unknown_name("name", ref, known, lead=f"nothing named {ref!r} to pull",
                            hint="pull a backbone, a registered adapter, OWNER/REPO[@REV] or hf://OWNER/REPO[@REV]")
-    adapter = pull(catalog, hub_ref)
+    adapter = pull(catalog, hub_ref, force=force)
     config = adapter.config
     return {
         "kind": "adapter",
