@@ -23,8 +23,8 @@ def spec_for_handle(handle: str) -> BackboneSpec:
     from zoo_tfhub.handles import is_remote, normalise
 
     normalised = normalise(handle)
-    if not is_remote(normalised) and not Path(normalised).exists():
-        raise UsageError(f"TF Hub handle {handle}: no such folder or file")
+    if not is_remote(normalised):
+        check_local_handle(normalised)
     return BackboneSpec(
         name=f"tfhub:{normalised}",
         source="tfhub",
@@ -37,6 +37,19 @@ def spec_for_handle(handle: str) -> BackboneSpec:
         default_weights="builtin",
         description="TF Hub module given on the command line; feature size known once built",
     )
+
+
+def check_local_handle(handle: str) -> None:
+    """What can be told about a local handle without reading the module: it exists and looks like one."""
+    from zoo_tfhub.handles import ARCHIVE_SUFFIXES, SAVED_MODEL, find_saved_model
+
+    path = Path(handle)
+    if not path.exists():
+        raise UsageError(f"TF Hub handle {handle}: no such folder or file")
+    if path.is_dir() and find_saved_model(path) is None:
+        raise UsageError(f"TF Hub handle {handle}: the folder holds no {SAVED_MODEL}; point at a TF2 SavedModel folder")
+    if path.is_file() and not path.name.endswith(ARCHIVE_SUFFIXES):
+        raise UsageError(f"TF Hub handle {handle}: a file must be a .tar.gz of a SavedModel")
 
 
 def build(spec: BackboneSpec, *, weights: Path | None, input_size: int):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tarfile
 import tempfile
 import urllib.parse
@@ -82,14 +83,21 @@ def resolve(handle: str) -> Path:
     raise UsageError(f"TF Hub handle {handle}: no such folder or file")
 
 
+UNPACKED = ".zoo-unpacked"
+"""Written last inside an unpacked archive: a folder without it is not a complete copy."""
+
+
 def _unpack(archive: Path) -> Path:
     digest = sha256_file(archive)
     target = hub_cache_dir() / f"zoo-archive-{digest[:32]}"
+    if target.is_dir() and not (target / UNPACKED).is_file():
+        shutil.rmtree(target, ignore_errors=True)  # left by something else, or cut short: unpack it again
     if not target.is_dir():
         try:
             with atomic_directory(target) as tmp, tarfile.open(archive) as tar:
                 _safe_extract(tar, tmp, archive)
                 _read_to_the_end(tar)
+                (tmp / UNPACKED).write_text(digest)
         except UsageError:
             if not target.is_dir():
                 raise

@@ -24,7 +24,35 @@ from zoo_tfhub.handles import normalise, resolve
 
 
 def load_module(handle: str) -> Any:
-    return tf.saved_model.load(str(resolve(handle)))
+    """The restored module; a broken one is one line naming its folder and what to do."""
+    folder = resolve(handle)
+    problem = None
+    if not (folder / "variables" / "variables.index").is_file():
+        problem = "its variables/ folder is missing or incomplete"
+    else:
+        try:
+            return tf.saved_model.load(str(folder))
+        except Exception as exc:  # TensorFlow's errors for broken files: OSError, IndexError, ValueError...
+            problem = _what_is_broken(exc)
+    raise UsageError(f"TF Hub module {handle} at {folder} cannot be loaded: {problem}; {_remedy(folder)}")
+
+
+def _what_is_broken(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if "Cannot parse" in text or "parse" in text.lower() and "saved_model" in text:
+        return "saved_model.pb is not a readable SavedModel"
+    if "Read less bytes" in text or "truncated" in text.lower() or "corrupt" in text.lower():
+        return "a variables file is cut short or damaged"
+    return f"{type(exc).__name__}: {text[:200]}"
+
+
+def _remedy(folder) -> str:
+    from zoo_tfhub.handles import hub_cache_dir
+
+    cache = hub_cache_dir().resolve()
+    if cache == folder.resolve() or cache in folder.resolve().parents:
+        return f"it is a cache entry: delete {folder} and zoo fetches or unpacks it again"
+    return "replace it with an intact TF2 SavedModel"
 
 
 def module_variables(module: Any) -> tuple[list[tf.Variable], set[int]]:

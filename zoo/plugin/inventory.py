@@ -116,6 +116,11 @@ def backbone_info(spec: BackboneSpec) -> dict[str, Any]:
     data = spec.describe()
     if not spec.feature_dim:
         data["feature_dim"] = None  # an ad-hoc backbone: known once built
+    if spec.origin == "command line":  # SOURCE:ARGUMENT: nothing but the source's convention says how to scale
+        data["preprocessing"].update(assumed=True, note=(
+            f"assumed: the '{spec.source}' source's convention for models named on the command line; if the model "
+            "expects other input scaling, pass --normalization symmetric ([-1, 1]), unit or standardize, or give it "
+            'a registry entry with preprocessing = "tf", "caffe" or "torch"'))
     for w in spec.weights:
         local = find_local(w)
         data["weights"][w.name]["cached"] = local is not None
