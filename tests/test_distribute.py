@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -281,3 +282,30 @@ def test_model_with_its_own_train_step_is_refused(tmp_path):
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     worker_main(Path(sys.argv[1]))
+
+
+@pytest.mark.slow
+def test_resuming_a_finished_pipeline_on_two_workers_skips_every_stage_on_both(tmp_path):
+    """The workers follow the chief's verdict: none trains alone (and waits for ever) after the chief skips."""
+    pipeline = tmp_path / "p.toml"
+    pipeline.write_text(f"""
+[[stages]]
+name = "one"
+backbone = "alexnet-small"
+weights = "none"
+dataset = "digits"
+image_size = 32
+epochs = 1
+distribute = "multi-worker"
+out = "{tmp_path}/one"
+""")
+    command = [sys.executable, "-m", "zoo", "run", str(pipeline)]
+    for code, stderr in run_workers([command, command], timeout=300):
+        assert code == 0, stderr[-3000:]
+    started = time.monotonic()
+    resumed = run_workers([[*command, "--resume"]] * 2, timeout=120)
+    for code, stderr in resumed:
+        assert code == 0, stderr[-3000:]
+        assert f"stage one: already complete at {tmp_path / 'one'}; skipping" in stderr
+    assert time.monotonic() - started < 120
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "p.toml"]

@@ -201,7 +201,9 @@ def plan_pipeline(path: str | Path, catalog, resume: bool) -> list[StageConfig]:
         if taken in outs:
             raise ConfigError(f"{where}: out '{stage.out}' is also stage {outs[taken]}'s; give each stage its own")
         outs[taken] = label
-        if not (resume and is_complete(paths.own)):
+        # resuming across workers, whether a stage is done is the chief's word, known only once the
+        # cluster is joined: run_stage checks the output folders of the stages that still train
+        if not (resume and (is_complete(paths.own) or stage.distribute == "multi-worker")):
             try:
                 check_out(paths, json.dumps(stage.to_dict(), sort_keys=True), resume)
             except UsageError as error:
