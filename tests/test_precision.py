@@ -94,3 +94,21 @@ def test_a_stored_head_is_float32_and_carries_no_optimizer_state(tmp_path):
     assert isinstance(loaded, keras.Model) and not loaded.compiled
     for a, b in zip(loaded.get_weights(), head.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_auto_precision_is_chosen_by_the_hardware_and_recorded(zoo, tmp_path):
+    """On this CPU (avx512_bf16 where the machine has it) auto means mixed_bfloat16, else float32; the
+    run records what was chosen and why."""
+    from zoo.train.precision import cpu_flags
+
+    out = tmp_path / "auto"
+    result = zoo("train", "--backbone", "alexnet-small", "--weights", "none", "--dataset", "digits", "--epochs", "1",
+                 "--precision", "auto", "--out", str(out))
+    assert result.exit_code == 0, result
+    chosen = json.loads((out / "config.json").read_text())["training"]["precision_chosen"]
+    native = {"avx512_bf16", "amx_bf16"} & cpu_flags()
+    assert chosen["requested"] == "auto"
+    assert chosen["policy"] == ("mixed_bfloat16" if native else "float32")
+    assert (sorted(native)[0] in chosen["reason"]) if native else "no native bfloat16" in chosen["reason"]
+    assert f"precision: {chosen['policy']} ({chosen['reason']})" in result.stderr
+    assert json.loads((out / "config.json").read_text())["training"]["precision"] == chosen["policy"]

@@ -49,7 +49,9 @@ CORE_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--on-bad-image", "on_bad_image", click.Choice(BAD_IMAGE_POLICIES), "Unreadable images: skip (and list) or fail."),
     ("--augment", "augment", str, "Augmentation, e.g. flip,rotation=0.1,zoom=0.1,contrast=0.2."),
     ("--normalization", "normalization", click.Choice(NORMALIZATIONS), "Input scaling. [default: backbone]"),
-    ("--precision", "precision", click.Choice(PRECISIONS), "Numeric precision. [default: float32]"),
+    ("--precision", "precision", click.Choice(PRECISIONS),
+     "Numeric precision; auto: mixed_bfloat16 on GPUs >= 8.0 and bf16 CPUs, mixed_float16 on 7.x GPUs, "
+     "else float32. [default: float32]"),
     ("--distribute", "distribute", click.Choice(DISTRIBUTIONS), "tf.distribute strategy. [default: none]"),
     ("--name", "name", str, "A name for the run (recorded in its config)."),
 ]

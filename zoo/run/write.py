@@ -47,7 +47,8 @@ def build_run_config(inputs: StageInputs, out: Path, trained: TrainedStage) -> d
         "strategy": {"name": inputs.strategy.name, "plugin": inputs.strategy.plugin, "options": inputs.options},
         "training": {
             "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
-            "precision": config.precision, "distribute": config.distribute, "dataset": config.dataset,
+            "precision": inputs.precision["policy"], "precision_chosen": inputs.precision,
+            "distribute": config.distribute, "dataset": config.dataset,
             "target": config.target, "val_split": config.val_split, "augment": config.augment,
         },
         "class_names": inputs.source.class_names,

@@ -37,7 +37,7 @@ from typing import Any
 from zoo.errors import ConfigError, UsageError
 from zoo.plugin.specs import OptionSpec, StrategySpec
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 DISTRIBUTIONS = ("none", "mirrored", "multi-worker")
 BAD_IMAGE_POLICIES = ("skip", "fail")
 NORMALIZATIONS = ("backbone", "standardize", "unit", "symmetric")

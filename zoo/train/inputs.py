@@ -6,6 +6,7 @@ Everything that can fail because of what the user named fails here, before
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -102,3 +103,4 @@ class StageInputs:
     parent: RunFolder | None
     source: Any  # zoo.data.records.LoadedDataset
     target: Any
+    precision: dict[str, str] = dataclasses.field(default_factory=dict)  # the policy chosen, and why

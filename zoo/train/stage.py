@@ -35,7 +35,7 @@ from zoo.train.checkpoints import CheckpointStore, checkpoint_interval
 from zoo.train.config import StageConfig, default_out
 from zoo.train.inputs import StageInputs, gather_inputs
 from zoo.train.plan import STAGE_FILE, StagePaths, check_out, check_stage_plan, stage_paths
-from zoo.train.precision import precision_policy
+from zoo.train.precision import precision_policy, resolve_precision
 from zoo.util.files import atomic_directory, atomic_write_text
 from zoo.util.lock import FolderBusy, FolderLock, busy_message, lock_folder, owner_of
 
@@ -163,7 +163,11 @@ def _train(inputs: StageInputs, distribution, work: Path, checkpoint_every: floa
 
     config, spec, source, target = inputs.config, inputs.spec, inputs.source, inputs.target
     augment = Augmentation.parse(config.augment) if config.augment else None
-    with precision_policy(config.precision), distribution_scope(distribution):
+    precision, why = resolve_precision(config.precision)
+    if config.precision == "auto":
+        log(f"precision: {precision} ({why})")
+    inputs.precision = {"policy": precision, "requested": config.precision, "reason": why}
+    with precision_policy(precision), distribution_scope(distribution):
         keras.utils.set_random_seed(config.seed)
         built, normalization, before, inherited = _build_backbone(inputs)
 
@@ -180,7 +184,7 @@ def _train(inputs: StageInputs, distribution, work: Path, checkpoint_every: floa
             lr=config.lr, seed=config.seed, make_dataset=make_dataset, checkpoints=checkpoints_of(work, checkpoint_every),
             work_dir=work, target=unlabelled(target.splits.get("train")) if target else None,
             target_eval=unlabelled(_eval_split(target)) if target else None, augmenting=augment is not None,
-            precision=config.precision, distribution=distribution, verbose=verbose, log=log,
+            precision=precision, distribution=distribution, verbose=verbose, log=log,
         )
         outcome = load_object(inputs.strategy.trainer)(job)
         delta = changed_variables(built.model, before, always=inherited)
