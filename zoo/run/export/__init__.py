@@ -26,7 +26,7 @@ SUFFIX = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx"}
 FLOAT_TOLERANCE = 1e-4
 """Largest probability difference a float export may show against the Keras model."""
 CHECK_IMAGES = 32
-RESIZE = ("the whole image to SIZE x SIZE, aspect ratio not kept: tf.image.resize(image, [SIZE, SIZE], "
+INPUT_RESIZE = ("the whole image to SIZE x SIZE, aspect ratio not kept: tf.image.resize(image, [SIZE, SIZE], "
           "method=\"bilinear\", antialias=True), then clipped to [0, 255]")
 """How zoo turns an image file into model input (zoo.data.tfdata); other resizes give other probabilities."""
 CALIBRATION_IMAGES = 100
@@ -120,4 +120,4 @@ def input_contract(loaded) -> dict[str, Any]:
     size = int(loaded.backbone.input_size)
     return {"name": "image", "shape": [None, size, size, int(loaded.backbone.spec.channels)], "dtype": "float32",
             "range": [0, 255], "color": "RGB" if loaded.backbone.spec.channels == 3 else "grayscale",
-            "resize": RESIZE}
+            "resize": INPUT_RESIZE}
