@@ -90,10 +90,10 @@ def metadata(config: dict, metrics: dict, model_name: str, license: str | None =
             metric_type="accuracy", metric_name="Accuracy", metric_value=float(metrics["accuracy"])))
     if metrics.get("target_accuracy") is not None and target:
         label = dataset_label(target)
-        split = metrics.get("target_split")
+        split = metrics.get("target_split") or get(metrics, "target", "split")  # recorded by newer runs only
         results.append(EvalResult(
             task_type="image-classification", task_name="Image Classification", dataset_type=label,
-            dataset_name=_evaluated_on(label, split, metrics.get("target_n"), " (target domain)"),
+            dataset_name=_evaluated_on(label, split, get(metrics, "target", "n"), " (target domain)"),
             dataset_split=split if isinstance(split, str) else None, metric_type="accuracy",
             metric_name="Target accuracy", metric_value=float(metrics["target_accuracy"])))
     hub_datasets = [d for d in dict.fromkeys([hub_dataset_id(source), hub_dataset_id(target)]) if d]

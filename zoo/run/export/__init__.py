@@ -59,7 +59,8 @@ def check_request(loaded, out: Path, fmt: str, quantize: str) -> None:
                          "drop --quantize or pick --format tflite|onnx")
     suffix = SUFFIX.get(fmt)
     if suffix and out.suffix != suffix:
-        raise UsageError(f"a {fmt} export must be a {suffix} file, got '{out}'")
+        article = "an" if fmt[0] in "aeiou" else "a"
+        raise UsageError(f"{article} {fmt} export must be a {suffix} file, got '{out}'")
     for path in (out, check_path(out)):
         if path.exists() or path.is_symlink():
             raise UsageError(f"'{path}' already exists; pass another --out or remove it")
