@@ -60,6 +60,7 @@ def runs(tmp_path_factory):
     return {"shapes": shapes, "ft": root / "ft", "da": root / "da"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ft", "da"])
 def test_pushed_full_model_loads_in_plain_keras_with_zoo_predictions(name, runs, zoo, hub_env, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_TOKEN", hub_env.tokens["alice"])
