@@ -85,7 +85,7 @@ def run(quick: bool = False) -> tuple[float, dict]:
     try:
         run_dir = make_run(work, BACKBONE, size)
         loaded = open_run(str(run_dir))
-        model_file, class_names = export_run(loaded, work / "model.keras", "keras"), loaded.run.class_names
+        model_file, class_names = export_run(loaded, work / "model.keras", "keras").path, loaded.run.class_names
         del loaded
         images = write_jpegs(work / "images", count, file_size, seed=7)
         # warm-up: the process's first load / tf.data / predict costs are no one's to pay

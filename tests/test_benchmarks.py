@@ -16,7 +16,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-RATIOS = ("startup_vs_tf_import", "fe_cached_vs_naive_10ep", "predict_vs_keras", "finetune_vs_keras_fit")
+RATIOS = ("startup_vs_tf_import", "fe_cached_vs_naive_10ep", "predict_vs_keras", "finetune_vs_keras_fit",
+          "tflite_vs_keras_predict")
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +74,13 @@ def test_fine_tuning_keeps_up_with_plain_keras_fit(quick_run):
     # weights-only checkpoint per run, and now and then ~2 s at the end of a run (tf.data's iterator
     # teardown, see README); 2.5 times Keras' time per image is a regression
     assert 0.4 < ratios["finetune_vs_keras_fit"] < 3, info
+
+
+@pytest.mark.slow
+def test_tflite_export_is_timed_on_what_keras_predicts(quick_run):
+    ratios, details = quick_run
+    info = details["tflite_vs_keras_predict"]
+    # the export was checked in the interpreter, and the benchmark compared both sides' probabilities;
+    # no goal yet: any positive ratio is a measurement
+    assert info["export_check"] < 1e-4 and info["tflite_ms_per_image"] > 0 and info["keras_ms_per_image"] > 0, info
+    assert ratios["tflite_vs_keras_predict"] > 0

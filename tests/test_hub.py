@@ -80,7 +80,7 @@ def head_sha(hub, repo_id: str, revision: str = "main") -> str:
 
 def test_push_pull_round_trip_with_card(zoo, alice, adapter_v1):
     before = tree_state(adapter_v1)
-    pushed = zoo("push", str(adapter_v1), "alice/pets-roundtrip")
+    pushed = zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-roundtrip")
     commit = pushed_commit(pushed)
     assert f"{alice.url}/alice/pets-roundtrip" in pushed.stdout
     assert head_sha(alice, "alice/pets-roundtrip") == commit
@@ -106,14 +106,16 @@ def test_push_pull_round_trip_with_card(zoo, alice, adapter_v1):
     card = ModelCard.load(path / "README.md")
     assert card.data.library_name == "keras"
     assert {"zoo", "transfer-learning", "image-classification", "resnet50", "feature-extraction"} <= set(card.data.tags)
-    assert card.data.datasets == ["pets"]  # the local path stays local
+    assert card.data.datasets is None  # a local folder is not a Hub dataset
+    assert [r.dataset_type for r in card.data.eval_results] == ["pets"]  # the local path stays local
     assert "/home/someone" not in card.content
     [result] = card.data.eval_results
     assert (result.metric_type, result.metric_value, result.task_type) == ("accuracy", 0.875, "image-classification")
     assert "![Loss and accuracy per epoch](curves.png)" in card.text
     snippet = re.search(r"```python\n(.*?)```", card.text, flags=re.S).group(1)
     ast.parse(snippet)
-    assert 'hf_hub_download("alice/pets-roundtrip", "head.keras")' in snippet
+    files_commit = card.text.split("pinned to commit `", 1)[1].split("`", 1)[0]  # the commit before the card's own
+    assert f'hf_hub_download("alice/pets-roundtrip", "head.keras", revision="{files_commit}")' in snippet
     assert "keras.applications.ResNet50(" in snippet and 'pooling="avg"' in snippet
     assert "keras.applications.resnet.preprocess_input(images)" in snippet
     assert "head(backbone(x))" in snippet
@@ -125,8 +127,8 @@ def test_push_pull_round_trip_with_card(zoo, alice, adapter_v1):
 
 
 def test_pinned_revision_and_branches(zoo, alice, adapter_v1, adapter_v2):
-    first = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-pinned", "-m", "first"))
-    second = pushed_commit(zoo("push", str(adapter_v2), "alice/pets-pinned"))
+    first = pushed_commit(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-pinned", "-m", "first"))
+    second = pushed_commit(zoo("push", "--no-full-model", str(adapter_v2), "alice/pets-pinned"))
     assert first != second
 
     def metrics_of(ref):
@@ -138,7 +140,7 @@ def test_pinned_revision_and_branches(zoo, alice, adapter_v1, adapter_v2):
     assert metrics_of("hf://alice/pets-pinned")["accuracy"] == 0.9375
     assert metrics_of(f"alice/pets-pinned@{first}")["accuracy"] == 0.875  # `zoo pull` takes bare repo ids too
 
-    branch = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-pinned", "--revision", "experiment"))
+    branch = pushed_commit(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-pinned", "--revision", "experiment"))
     assert head_sha(alice, "alice/pets-pinned", "experiment") == branch
     assert head_sha(alice, "alice/pets-pinned") == second, "pushing to a branch leaves main alone"
     assert metrics_of("hf://alice/pets-pinned@experiment")["accuracy"] == 0.875
@@ -148,7 +150,7 @@ def test_register_then_list_and_info(zoo, alice, adapter_v1, adapter_v2):
     registry = Path("registry.toml")
     registry.write_text("# my adapters\n\n[adapters.other]  # kept\nrepo = \"someone/other\"\n"
                         f"revision = \"{'a' * 40}\"\n\n# trailing note\n")
-    result = zoo("push", str(adapter_v1), "alice/pets-registered", "--register", "pets")
+    result = zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-registered", "--register", "pets")
     commit = pushed_commit(result)
     assert "registered adapter 'pets'" in result.stdout
     text = registry.read_text()
@@ -164,7 +166,7 @@ def test_register_then_list_and_info(zoo, alice, adapter_v1, adapter_v2):
     assert shown.exit_code == 0 and f"revision: {commit}" in shown.stdout and "alice/pets-registered" in shown.stdout
 
     # A newer push does not move the pin; pulling the name fetches the pinned commit.
-    pushed_commit(zoo("push", str(adapter_v2), "alice/pets-registered"))
+    pushed_commit(zoo("push", "--no-full-model", str(adapter_v2), "alice/pets-registered"))
     pulled = zoo("pull", "pets", "--json")
     assert pulled.exit_code == 0, pulled
     assert json.loads(pulled.stdout)["commit"] == commit
@@ -188,7 +190,7 @@ def test_register_then_list_and_info(zoo, alice, adapter_v1, adapter_v2):
 
 
 def test_resolve_run_accepts_registered_names(alice, adapter_v1, zoo):
-    commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-resolve", "--register", "pets-resolve"))
+    commit = pushed_commit(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-resolve", "--register", "pets-resolve"))
     from zoo.plugin.catalog import Catalog
     from zoo.run.hub import resolve_run
 
@@ -201,18 +203,18 @@ def test_resolve_run_accepts_registered_names(alice, adapter_v1, zoo):
 
 def test_private_repo_and_tokens_never_leak(zoo, alice, adapter_v1, monkeypatch):
     token = alice.tokens["alice"]
-    pushed = zoo("push", str(adapter_v1), "alice/pets-private", "--private", "--register", "secret-pets")
+    pushed = zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-private", "--private", "--register", "secret-pets")
     commit = pushed_commit(pushed)
     from huggingface_hub import HfApi
 
     assert HfApi(endpoint=alice.url, token=token).repo_info("alice/pets-private").private is True
 
-    public = pushed_commit(zoo("push", str(adapter_v1), "pets-public"))  # no namespace: the token's user
-    line = one_error_line(zoo("push", str(adapter_v1), "alice/pets-public", "--private"))
+    public = pushed_commit(zoo("push", "--no-full-model", str(adapter_v1), "pets-public"))  # no namespace: the token's user
+    line = one_error_line(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-public", "--private"))
     assert "'alice/pets-public' already exists and is public" in line
     assert head_sha(alice, "alice/pets-public") == public
     card = alice.server.store.git("alice/pets-public", "show", f"{public}:README.md")
-    assert 'hf_hub_download("alice/pets-public", "head.keras")' in card
+    assert 'hf_hub_download("alice/pets-public", "head.keras", revision="' in card  # the full repo id, pinned
 
     monkeypatch.setenv("HF_TOKEN", "hf_wrong_" + "0" * 20)
     wrong = zoo("pull", "hf://alice/pets-private")
@@ -242,12 +244,12 @@ def test_private_repo_and_tokens_never_leak(zoo, alice, adapter_v1, monkeypatch)
 
 def test_push_needs_a_token_and_write_access(zoo, hub_env, adapter_v1, monkeypatch):
     before = tree_state(adapter_v1)
-    assert "needs a token" in one_error_line(zoo("push", str(adapter_v1), "alice/pets-notoken"))
+    assert "needs a token" in one_error_line(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-notoken"))
     monkeypatch.setenv("HF_TOKEN", hub_env.tokens["bob"])
-    line = one_error_line(zoo("push", str(adapter_v1), "alice/pets-notoken"))
+    line = one_error_line(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-notoken"))
     assert "refused to let this token push" in line and hub_env.tokens["bob"] not in line
     monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token_000000")
-    assert "refused the token" in one_error_line(zoo("push", str(adapter_v1), "alice/pets-notoken"))
+    assert "refused the token" in one_error_line(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-notoken"))
     assert tree_state(adapter_v1) == before
     assert not hub_env.server.store.exists("alice/pets-notoken")
 
@@ -256,23 +258,23 @@ def test_push_needs_a_token_and_write_access(zoo, hub_env, adapter_v1, monkeypat
 
 
 def test_server_stopped_mid_push(zoo, alice, adapter_v1, adapter_v2, monkeypatch):
-    commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-crash"))
+    commit = pushed_commit(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-crash"))
     dying = alice.sibling()
     dying.die_on(lambda method, path: method == "POST" and "/commit/" in path)
     monkeypatch.setenv("HF_ENDPOINT", dying.url)
     before = tree_state(adapter_v2)
-    line = one_error_line(zoo("push", str(adapter_v2), "alice/pets-crash", "--register", "crashed"))
+    line = one_error_line(zoo("push", "--no-full-model", str(adapter_v2), "alice/pets-crash", "--register", "crashed"))
     assert "broke during the push" in line and "RemoteProtocolError" in line
     assert tree_state(adapter_v2) == before
     assert head_sha(alice, "alice/pets-crash") == commit, "nothing was committed"
     assert not Path("registry.toml").exists(), "no registration for a failed push"
     assert dying.stopped.wait(10)  # now nothing listens there at all
-    assert "cannot reach the Hub" in one_error_line(zoo("push", str(adapter_v2), "alice/pets-crash"))
+    assert "cannot reach the Hub" in one_error_line(zoo("push", "--no-full-model", str(adapter_v2), "alice/pets-crash"))
     dying.stop()
 
 
 def test_unreachable_unknown_repo_unknown_revision(zoo, alice, adapter_v1, monkeypatch):
-    commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-errors"))
+    commit = pushed_commit(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-errors"))
     assert "no repository 'alice/no-such-repo'" in one_error_line(zoo("pull", "hf://alice/no-such-repo"))
     assert "has no revision 'nope'" in one_error_line(zoo("pull", "hf://alice/pets-errors@nope"))
     assert "has no revision" in one_error_line(zoo("pull", f"hf://alice/pets-errors@{'0' * 40}"))
@@ -284,12 +286,12 @@ def test_unreachable_unknown_repo_unknown_revision(zoo, alice, adapter_v1, monke
     pinned = zoo("pull", f"hf://alice/pets-errors@{commit}")  # a cached commit needs no server
     assert pinned.exit_code == 0 and pinned.stdout == cached.stdout, pinned
     before = tree_state(adapter_v1)
-    assert "cannot reach the Hub" in one_error_line(zoo("push", str(adapter_v1), "alice/pets-errors"))
+    assert "cannot reach the Hub" in one_error_line(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-errors"))
     assert tree_state(adapter_v1) == before
 
 
 def test_a_pinned_pull_cut_short_is_fetched_again(zoo, alice, adapter_v1):
-    commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-cut"))
+    commit = pushed_commit(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-cut"))
     first = zoo("pull", f"hf://alice/pets-cut@{commit}")
     assert first.exit_code == 0, first
     snapshot = Path(first.stdout.strip())
@@ -300,7 +302,7 @@ def test_a_pinned_pull_cut_short_is_fetched_again(zoo, alice, adapter_v1):
 
 
 def test_tampered_adapters_are_refused(zoo, alice, adapter_v1, tmp_path):
-    commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-tamper"))
+    commit = pushed_commit(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-tamper"))
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=alice.url, token=alice.tokens["alice"])
@@ -330,7 +332,7 @@ def test_tampered_adapters_are_refused(zoo, alice, adapter_v1, tmp_path):
 
 def test_pulled_adapters_hold_only_recorded_files(zoo, alice, adapter_v1):
     """Every file but config.json and the card must be recorded with a sha256, the head above all."""
-    commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-extra"))
+    commit = pushed_commit(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-extra"))
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
     api = HfApi(endpoint=alice.url, token=alice.tokens["alice"])
@@ -359,7 +361,7 @@ def test_pushed_config_has_no_local_paths(zoo, alice, tmp_path):
         "parent": {"ref": local["from"], "name": "source"},
         "pipeline": {**local, "backbone": "resnet50", "strategy": {"name": "feature-extraction"}}})
     before = tree_state(run)
-    commit = pushed_commit(zoo("push", str(run), "alice/pets-paths"))
+    commit = pushed_commit(zoo("push", "--no-full-model", str(run), "alice/pets-paths"))
     assert tree_state(run) == before and str(tmp_path) in (run / "config.json").read_text()  # the run keeps its paths
 
     text = alice.server.store.git("alice/pets-paths", "show", f"{commit}:config.json")
@@ -377,7 +379,7 @@ def test_pushed_config_has_no_local_paths(zoo, alice, tmp_path):
 
 def test_a_silent_hub_fails_within_the_read_timeout(zoo, alice, adapter_v1, monkeypatch):
     """A server that accepts connections and never answers: pull and push give up after ZOO_READ_TIMEOUT."""
-    commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-silent"))
+    commit = pushed_commit(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-silent"))
     before = tree_state(adapter_v1)
     monkeypatch.setenv("ZOO_READ_TIMEOUT", "1")
     with silent_server() as url:
@@ -385,8 +387,8 @@ def test_a_silent_hub_fails_within_the_read_timeout(zoo, alice, adapter_v1, monk
         for command, action, where in [
             (("pull", "hf://alice/pets-silent"), "pull", "'alice/pets-silent'"),
             (("pull", f"hf://alice/pets-silent@{commit}"), "pull", f"'alice/pets-silent' at revision '{commit}'"),
-            (("push", str(adapter_v1), "alice/pets-silent"), "push", "'alice/pets-silent' at revision 'main'"),
-            (("push", str(adapter_v1), "alice/new-silent", "--register", "silent"), "push",
+            (("push", "--no-full-model", str(adapter_v1), "alice/pets-silent"), "push", "'alice/pets-silent' at revision 'main'"),
+            (("push", "--no-full-model", str(adapter_v1), "alice/new-silent", "--register", "silent"), "push",
              "'alice/new-silent' at revision 'main'"),
         ]:
             start = time.monotonic()
@@ -404,7 +406,7 @@ def test_a_silent_hub_fails_within_the_read_timeout(zoo, alice, adapter_v1, monk
 def test_pull_of_an_adapter_takes_no_weights_and_no_tensorflow(zoo, alice, adapter_v1):
     line = one_error_line(zoo("pull", "hf://alice/pets-notf", "--weights", "imagenet"), exit_code=2)
     assert "--weights chooses a backbone's weights; 'hf://alice/pets-notf' is an adapter" in line
-    commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-notf"))
+    commit = pushed_commit(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-notf"))
     for ref in ("hf://alice/pets-notf", f"hf://alice/pets-notf@{commit}"):  # downloaded, then served from the cache
         pulled = subprocess.run([sys.executable, "-X", "importtime", "-m", "zoo", "pull", ref],
                                 capture_output=True, text=True, env=dict(os.environ), timeout=300)
@@ -418,13 +420,13 @@ def test_push_refuses_a_modified_run(zoo, alice, tmp_path):
     run = make_adapter(tmp_path / "run", seed=5)
     (run / "history.csv").write_text("changed\n")
     requests = len(alice.server.requests)
-    line = one_error_line(zoo("push", str(run), "alice/pets-modified"))
+    line = one_error_line(zoo("push", "--no-full-model", str(run), "alice/pets-modified"))
     assert "history.csv: sha256 mismatch" in line
     assert len(alice.server.requests) == requests, "nothing was sent"
 
 
 def test_offline_pull_is_served_from_the_cache(zoo, zoo_process, alice, adapter_v1):
-    commit = pushed_commit(zoo("push", str(adapter_v1), "alice/pets-offline"))
+    commit = pushed_commit(zoo("push", "--no-full-model", str(adapter_v1), "alice/pets-offline"))
     online = zoo("pull", "hf://alice/pets-offline")
     assert online.exit_code == 0, online
     env = {"HF_HUB_OFFLINE": "1", "HF_ENDPOINT": dead_endpoint()}

@@ -37,7 +37,7 @@ def test_domain_adaptation_card_reports_source_and_target():
                         "bob/digits-da", "experiment"))
     results = {(r.dataset_type, r.metric_value) for r in card.data.eval_results}
     assert results == {("digits", 0.97), ("digits-m", 0.61)}
-    assert card.data.datasets == ["digits", "digits-m"]
+    assert card.data.datasets is None  # built-in domains are not Hub datasets: no link to one that does not exist
     assert {"dann", "resnet50v2"} <= set(card.data.tags)
     assert "unlabelled target domain `digits-m`" in card.text
     assert "lr=1e-05" in card.text  # small learning rates stay readable
@@ -114,3 +114,33 @@ def test_keras_preprocessing_table_is_what_keras_does():
     for module, mode in KERAS_PREPROCESSING.items():
         theirs = np.asarray(getattr(keras.applications, module).preprocess_input(pixels.copy()))
         np.testing.assert_allclose(theirs, preprocess(pixels.copy(), mode), rtol=1e-5, atol=1e-4, err_msg=module)
+
+
+def test_licence_base_model_and_hub_datasets_come_from_recorded_keys_only():
+    config = with_backbone(weights={"name": "imagenet", "license": "mit"}, hub={"repo": "keras/resnet50", "revision": "r"})
+    config["training"] = {**config["training"], "dataset": "hf:someone/pets", "target": "folder:/home/me/dark"}
+    metrics = {"accuracy": 0.8, "split": "test", "n": 40, "target_accuracy": 0.5,
+               "target": {"accuracy": 0.5, "n": 25, "split": "val"}}
+    card = parse(render(config, metrics, "bob/pets", None))
+    assert (card.data.license, card.data.base_model, card.data.datasets) == ("mit", "keras/resnet50", ["someone/pets"])
+    source, target = card.data.eval_results
+    assert (source.dataset_type, source.dataset_split, source.dataset_name) == ("someone/pets", "test",
+                                                                                "someone/pets (test split, 40 images)")
+    assert (target.dataset_type, target.dataset_split, target.dataset_name) == ("dark", "val",
+                                                                                "dark (target domain) (val split, 25 images)")
+    assert "/home/me" not in str(card)
+    overridden = parse(render({**config, "backbone": {**config["backbone"], "license": "cc-by-4.0",
+                                                      "base_model": "someone/base"}}, {}, "bob/x", None,
+                              license="apache-2.0"))
+    assert (overridden.data.license, overridden.data.base_model) == ("apache-2.0", "someone/base")
+    unknown = parse(render(base_config(), {}, "bob/y", None))
+    assert unknown.data.license is None and unknown.data.base_model is None and unknown.data.pipeline_tag == "image-classification"
+
+
+def test_input_contract_and_pinned_usage():
+    card = parse(render(base_config(), {"accuracy": 0.5}, "bob/da", "main", commit="c" * 40,
+                        resize="the whole image to SIZE x SIZE"))
+    assert "RGB images as float32 arrays of shape `(64, 64, 3)`" in card.text and "`[0, 255]`" in card.text
+    assert "zoo resizes the whole image to 64 x 64" in card.text
+    assert f"zoo pull hf://bob/da@{'c' * 40}" in card.text
+    assert f'hf_hub_download("bob/da", "head.keras", revision="{"c" * 40}")' in card.text

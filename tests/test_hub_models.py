@@ -50,7 +50,7 @@ def test_trained_adapter_round_trip_and_plain_keras_use(zoo, alice, local_resnet
     config = json.loads((run / "config.json").read_text())
     assert "backbone.delta.npz" not in config["files"]  # frozen, refetchable base: only the head travels
 
-    pushed = zoo("push", str(run), "alice/shapes-resnet50", "-m", "first")
+    pushed = zoo("push", "--no-full-model", str(run), "alice/shapes-resnet50", "-m", "first")
     assert pushed.exit_code == 0, pushed
     images = sorted(str(p) for p in (shapes / "triangle").glob("*.png"))[:3] + [str(shapes / "circle")]
     local = json.loads(zoo("predict", str(run), *images, "--top-k", "3", "--json").stdout)

@@ -35,7 +35,10 @@ Run folders (for a hub client, or a command that uses trained runs)
     ``CONFIG``, ``HEAD``, ``BACKBONE_DELTA``, ``METRICS``, ``CARD``, ``SCHEMA``; what a hub
     moves: ``ADAPTER_FILE_PATTERNS``, ``is_adapter_file``, ``publishable_files``,
     ``shareable_config``, ``holds_recorded_files``, ``adapter_summary``, ``COMMIT`` (the
-    pattern of a pinned revision); figures: ``pyplot`` (matplotlib, headless),
+    pattern of a pinned revision); the full model pushed beside an adapter: ``FULL_MODEL``
+    (its file name), ``FullModel`` (what a client's ``push`` gets as ``full_model``),
+    ``NEVER_LOADED_FILES`` (files a client leaves out of zoo's pulls), ``INPUT_RESIZE`` (how
+    zoo resizes images, for cards); figures: ``pyplot`` (matplotlib, headless),
     ``save_figure`` (a PNG written atomically).
 Files and network
     ``atomic_write_text``, ``atomic_directory``, ``sha256_file``; full disks in zoo's words:
@@ -78,7 +81,9 @@ _WHERE = {
     "zoo.run.inference": ["evaluate_run"],
     "zoo.run.plots": ["pyplot", "save_figure"],
     "zoo.run.hub": ["ADAPTER_FILE_PATTERNS", "is_adapter_file", "publishable_files", "shareable_config",
-                    "holds_recorded_files", "adapter_summary", "COMMIT"],
+                    "holds_recorded_files", "adapter_summary", "COMMIT", "NEVER_LOADED_FILES"],
+    "zoo.run.full_model": ["FULL_MODEL", "FullModel"],
+    "zoo.run.export": ["INPUT_RESIZE"],
     "zoo.util.files": ["atomic_write_text", "atomic_directory", "sha256_file", "is_out_of_space", "out_of_space",
                        "reserve_space"],
     "zoo.util.network": ["is_offline", "OFFLINE_ENV", "network_timeouts", "read_timeout", "socket_timeout",
@@ -129,12 +134,15 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
     from zoo.run.hub import (  # noqa: F401
         ADAPTER_FILE_PATTERNS,
         COMMIT,
+        NEVER_LOADED_FILES,
         adapter_summary,
         holds_recorded_files,
         is_adapter_file,
         publishable_files,
         shareable_config,
     )
+    from zoo.run.export import INPUT_RESIZE  # noqa: F401
+    from zoo.run.full_model import FULL_MODEL, FullModel  # noqa: F401
     from zoo.run.inference import evaluate_run  # noqa: F401
     from zoo.run.load import compose, open_run  # noqa: F401
     from zoo.run.plots import pyplot, save_figure  # noqa: F401

@@ -4,10 +4,12 @@ Everything comes from the run's ``config.json`` and ``metrics.json``; optional f
 may be missing and are then left out. Local paths never reach the card: a dataset
 given as ``folder:/home/me/photos`` is named ``folder:photos``.
 
-The usage section always shows zoo's commands. It adds a plain Keras snippet only when
-that snippet rebuilds exactly zoo's model: an unchanged ``keras.applications`` backbone
-with global average pooling, whose ``preprocess_input`` is the preprocessing zoo
-applied, and a head on its features (:func:`plain_keras_obstacle` says why not otherwise).
+The usage section shows zoo's commands and, when the push carries ``model.keras``, how to
+load that full model with plain Keras; every line is pinned to the pushed commit. It adds
+a head-on-``keras.applications`` snippet only when that rebuilds exactly zoo's model: an
+unchanged backbone with global average pooling, whose ``preprocess_input`` is the
+preprocessing zoo applied (:func:`plain_keras_obstacle` says why not otherwise). The
+metadata header is :mod:`zoo_hf.card_metadata`.
 """
 
 from __future__ import annotations
@@ -15,36 +17,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-BASE_TAGS = ["zoo", "transfer-learning", "image-classification", "keras"]
+from zoo_hf.card_metadata import get as _get
+from zoo_hf.card_metadata import metadata, public_dataset_name
 
-
-def _get(data: Any, *keys: str, default: Any = None) -> Any:
-    for key in keys:
-        if not isinstance(data, dict) or key not in data or data[key] is None:
-            return default
-        data = data[key]
-    return data
-
-
-def tag(text: str) -> str:
-    return re.sub(r"[^a-z0-9._-]+", "-", str(text).lower()).strip("-")[:64]
-
-
-def public_dataset_name(ref: Any) -> str | None:
-    """``folder:/data/flowers`` -> ``folder:flowers``; built-in names stay as they are."""
-    if not ref:
-        return None
-    kind, sep, argument = str(ref).partition(":")
-    if not sep:
-        return kind
-    last = re.split(r"[\\/]+", argument.rstrip("/\\"))[-1] or argument
-    return f"{kind}:{last}"
-
-
-def dataset_id(ref: Any) -> str | None:
-    """A Hub-style dataset name for the metadata: ``folder:/data/flowers`` -> ``flowers``."""
-    name = public_dataset_name(ref)
-    return tag(name.partition(":")[2] or name) if name else None
+FULL_MODEL = "model.keras"  # zoo.api.FULL_MODEL, named here so rendering a card imports nothing of the core
 
 
 def _cell(value: Any) -> str:
@@ -79,35 +55,6 @@ def keras_applications_module(model: str) -> str | None:
         if re.fullmatch(pattern, model or ""):
             return module
     return None
-
-
-def metadata(config: dict, metrics: dict, model_name: str):
-    """The card's YAML header as ``huggingface_hub.ModelCardData`` (model-index included)."""
-    from huggingface_hub import EvalResult, ModelCardData
-
-    backbone, strategy = _get(config, "backbone", "name"), _get(config, "strategy", "name")
-    dataset = dataset_id(_get(config, "training", "dataset"))
-    target = dataset_id(_get(config, "training", "target"))
-    tags = list(dict.fromkeys(t for t in [*BASE_TAGS, tag(backbone or ""), tag(strategy or "")] if t))
-    results = []
-    evaluated_on = dataset or "unspecified"
-    if metrics.get("accuracy") is not None:
-        results.append(EvalResult(task_type="image-classification", task_name="Image Classification",
-                                  dataset_type=evaluated_on, dataset_name=evaluated_on, metric_type="accuracy",
-                                  metric_name="Accuracy", metric_value=float(metrics["accuracy"])))
-    if metrics.get("target_accuracy") is not None and target:
-        results.append(EvalResult(task_type="image-classification", task_name="Image Classification",
-                                  dataset_type=target, dataset_name=f"{target} (target domain)", metric_type="accuracy",
-                                  metric_name="Target accuracy", metric_value=float(metrics["target_accuracy"])))
-    return ModelCardData(
-        library_name="keras",
-        pipeline_tag="image-classification",
-        tags=tags,
-        datasets=[d for d in dict.fromkeys([dataset, target]) if d] or None,
-        metrics=["accuracy"] if results else None,
-        model_name=model_name,
-        eval_results=results or None,
-    )
 
 
 def plain_keras_obstacle(config: dict) -> str | None:
@@ -195,6 +142,10 @@ def _results(config: dict, metrics: dict) -> list[str]:
               "source_accuracy": "source-domain accuracy", "n": "evaluation images"}
     rows = [(label, metrics[key]) for key, label in labels.items() if metrics.get(key) is not None]
     if rows:
+        split = metrics.get("split")
+        if isinstance(split, str):
+            size = f" ({metrics['n']} images)" if isinstance(metrics.get("n"), int) else ""
+            out += [f"Measured on the `{split}` split{size} of the training data, held out from training.", ""]
         out += ["| metric | value |", "| --- | --- |", *(f"| {label} | {_metric(v)} |" for label, v in rows)]
     else:
         out.append("No metrics were recorded for this run.")
@@ -207,6 +158,24 @@ def _results(config: dict, metrics: dict) -> list[str]:
         out += ["", "![Loss and accuracy per epoch](curves.png)"]
     if "confusion.png" in files:
         out += ["", "![Confusion matrix](confusion.png)"]
+    return out
+
+
+def _input(config: dict, resize: str | None) -> list[str]:
+    backbone = config.get("backbone") or {}
+    size, channels = backbone.get("input_size"), int(backbone.get("channels") or 3)
+    shape = f"`({size}, {size}, {channels})`" if size else "the run's input size"
+    colour = "RGB" if channels == 3 else "single-channel (grayscale)"
+    out = ["## Input", "",
+           f"{colour} images as float32 arrays of shape {shape} (a batch: `(N, {size}, {size}, {channels})`), pixel "
+           "values in `[0, 255]`, not scaled: the model does its own preprocessing "
+           f"(`{backbone.get('preprocessing', '?')}`"
+           + (f", `--normalization {_get(backbone, 'normalization', 'mode')}`"
+              if _get(backbone, "normalization", "mode", default="backbone") != "backbone" else "")
+           + ") inside. It gives one probability per class, in the order of `class_names` in `config.json`."]
+    if resize:
+        out += ["", "zoo resizes " + resize.replace("SIZE", str(size or "SIZE")) + "; another resize (cropping, "
+                "keeping the aspect ratio, another filter) feeds the model other pixels and gives other probabilities."]
     return out
 
 
@@ -240,36 +209,85 @@ def _training(config: dict) -> list[str]:
     return out
 
 
-def _usage(config: dict, repo_id: str, revision: str | None) -> list[str]:
-    ref = f"hf://{repo_id}" + (f"@{revision}" if revision and revision != "main" else "")
-    out = ["## Usage", "", "With zoo, which verifies every file's checksum before loading:", "",
-           "```bash", f"zoo pull {ref}", f"zoo predict {ref} IMAGES...", "```", ""]
-    snippet = keras_snippet(config, repo_id, revision)
+def _full_model_snippet(config: dict, repo_id: str, pin: str | None) -> str:
+    backbone = config.get("backbone") or {}
+    size, channels = backbone.get("input_size") or 224, int(backbone.get("channels") or 3)
+    rev = f', revision="{pin}"' if pin else ""
+    return (
+        "import keras\n"
+        "import numpy as np\n"
+        "from huggingface_hub import hf_hub_download\n"
+        "\n"
+        f'model = keras.saving.load_model(hf_hub_download("{repo_id}", "{FULL_MODEL}"{rev}), safe_mode=True)\n'
+        f"class_names = {list(config.get('class_names') or [])!r}\n"
+        "\n"
+        f"images = np.zeros((1, {size}, {size}, {channels}), dtype=\"float32\")  # your RGB images, values in [0, 255]\n"
+        "probabilities = model.predict(images)\n"
+        "print([class_names[i] for i in np.argmax(probabilities, axis=-1)])\n"
+    )
+
+
+def _usage(config: dict, repo_id: str, revision: str | None, commit: str | None, full_model) -> list[str]:
+    pin = commit or (revision if revision and revision != "main" else None)
+    ref = f"hf://{repo_id}" + (f"@{pin}" if pin else "")
+    out = ["## Usage", ""]
+    if commit:
+        out += [f"Every line below is pinned to commit `{commit}`, which holds the files this card describes.", ""]
+    out += ["With zoo, which verifies every file's checksum before loading:", "",
+            "```bash", f"zoo pull {ref}", f"zoo predict {ref} IMAGES...", "```", ""]
+    if getattr(full_model, "path", None):
+        check = full_model.check or {}
+        out += [f"With plain Keras and `huggingface_hub`, no zoo needed: `{FULL_MODEL}` is the whole model "
+                "(preprocessing, backbone, head; stock Keras layers only, so it loads with `safe_mode=True`):", "",
+                "```python", _full_model_snippet(config, repo_id, pin).rstrip("\n"), "```", ""]
+        if check:
+            out += [f"Before this push, `{FULL_MODEL}` was loaded in a Python process without zoo and compared with "
+                    f"zoo's model on {check.get('images')} images ({check.get('images_from')}): top-1 agreement "
+                    f"{_metric(check.get('top1_agreement'))}, largest probability difference "
+                    f"{check.get('max_prob_diff', 0):.1e}.", ""]
+        out += ["Keras' own `keras.saving.load_model(\"hf://...\")` reads a repository's top-level `config.json` as a "
+                "Keras model config; here that file is zoo's adapter record, so download `model.keras` as above.", ""]
+    elif getattr(full_model, "reason", None):
+        out += [f"This push has no `{FULL_MODEL}` ({full_model.reason.removeprefix(f'no {FULL_MODEL}: ')}); "
+                "`zoo export RUN --format savedmodel|tflite|onnx` writes the whole model for other runtimes.", ""]
+    snippet = keras_snippet(config, repo_id, pin)
     if snippet:
-        out += ["With plain Keras and `huggingface_hub` (the head is a standard Keras model from features to class "
-                "probabilities; the backbone is the unchanged `keras.applications` model):", "",
+        out += ["With plain Keras and `huggingface_hub`, from the adapter itself (the head is a standard Keras model "
+                "from features to class probabilities; the backbone is the unchanged `keras.applications` model):", "",
                 "```python", snippet.rstrip("\n"), "```"]
-    else:
+    elif not getattr(full_model, "path", None):
         out.append(plain_keras_obstacle(config))
     return out
 
 
-def _files(config: dict) -> list[str]:
+def _files(config: dict, full_model) -> list[str]:
     files = config.get("files") or {}
-    return ["## Files", "", "| file | sha256 |", "| --- | --- |",
-            *(f"| `{_cell(f)}` | `{digest}` |" for f, digest in sorted(files.items())),
-            "", "`config.json` records these checksums; `zoo pull` refuses files that do not match them."]
+    out = ["## Files", "", "| file | sha256 |", "| --- | --- |",
+           *(f"| `{_cell(f)}` | `{digest}` |" for f, digest in sorted(files.items())),
+           "", "`config.json` records these checksums; `zoo pull` refuses files that do not match them."]
+    if getattr(full_model, "path", None):
+        out += ["", f"`{FULL_MODEL}` (the full model for plain Keras) is not among them: zoo neither downloads nor "
+                "loads it, and rebuilds the model from the adapter's files instead."]
+    return out
 
 
-def body(config: dict, metrics: dict, repo_id: str, revision: str | None) -> str:
+def body(config: dict, metrics: dict, repo_id: str, revision: str | None, *, commit: str | None = None,
+         full_model=None, resize: str | None = None) -> str:
     name = config.get("name") or repo_id.rsplit("/", 1)[-1]
-    sections = [[f"# {name}"], _summary(config), _results(config, metrics), _training(config),
-                _usage(config, repo_id, revision), _files(config)]
+    sections = [[f"# {name}"], _summary(config), _input(config, resize), _results(config, metrics), _training(config),
+                _usage(config, repo_id, revision, commit, full_model), _files(config, full_model)]
     return "\n\n".join("\n".join(section) for section in sections) + "\n"
 
 
-def render(config: dict, metrics: dict, repo_id: str, revision: str | None = None) -> str:
-    """The complete README.md: YAML metadata block, then the text."""
+def render(config: dict, metrics: dict, repo_id: str, revision: str | None = None, *, commit: str | None = None,
+           full_model=None, license: str | None = None, resize: str | None = None) -> str:
+    """The complete README.md: YAML metadata block, then the text.
+
+    ``commit`` pins the usage lines (None: the branch ``revision``); ``full_model`` is the
+    ``zoo.api.FullModel`` pushed beside the adapter; ``license`` overrides the recorded
+    licence; ``resize`` says how zoo resizes images (``zoo.api.INPUT_RESIZE``).
+    """
     model_name = config.get("name") or repo_id.rsplit("/", 1)[-1]
-    data = metadata(config, metrics, model_name)
-    return f"---\n{data.to_yaml()}\n---\n\n{body(config, metrics, repo_id, revision)}"
+    data = metadata(config, metrics, model_name, license=license)
+    text = body(config, metrics, repo_id, revision, commit=commit, full_model=full_model, resize=resize)
+    return f"---\n{data.to_yaml()}\n---\n\n{text}"

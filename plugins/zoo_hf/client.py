@@ -1,13 +1,16 @@
 """The Hugging Face Hub client behind ``hf://``: push, pull and list cached adapters.
 
 Uploads go through ``huggingface_hub.HfApi`` (``create_repo``, ``create_branch``,
-``create_commit``): one commit holds the adapter's files, a generated model card and
-the removal of adapter files the previous version had and this one lacks, so a
-revision always holds exactly one adapter. The card and the published copy of
+``create_commit``): one commit holds the adapter's files, the full model for plain Keras
+(``model.keras``, unless the push leaves it out), a generated model card and the removal
+of adapter files the previous version had and this one lacks, so a revision always holds
+exactly one adapter. A second commit then rewrites only the card, its usage lines pinned
+to the first commit (a card cannot name the commit that holds it); both hold the same
+files otherwise, and the second is the one reported. The card and the published copy of
 ``config.json`` (local paths removed: :func:`zoo.run.hub.shareable_config`) are made in
 memory; the run folder is only read. Downloads go through ``snapshot_download`` and
-the HF cache, restricted to the adapter's file types, so nothing else in a repository
-(code, pickles) is ever fetched. A pull pinned to a commit that is fully cached needs
+the HF cache, restricted to the adapter's file types and without the full model, so nothing else in a
+repository (code, pickles, ``model.keras``) is ever fetched. A pull pinned to a commit that is fully cached needs
 no network; any other pull asks the Hub first, so a refused token or an unreachable
 server is an error rather than a silent stale copy. ``HF_HUB_OFFLINE=1`` serves
 pulls from the cache only. Every request is bounded by ``ZOO_CONNECT_TIMEOUT`` and
@@ -70,21 +73,26 @@ def _json_bytes(config: dict[str, Any]) -> bytes:
     return (json.dumps(config, indent=2) + "\n").encode("utf-8")
 
 
-def _with_build_options(config: dict[str, Any]) -> dict[str, Any]:
-    """The config, with the backbone's build options (pooling) for the card when the run does not record them.
+def _with_registry_facts(config: dict[str, Any]) -> dict[str, Any]:
+    """The config, with what the registry knows and the run does not record, for the card:
+    the backbone's build options (pooling) and its base weights' licence.
 
     Loading an adapter builds its backbone from the registry entry of that name, so the
     entry's options are what zoo's model has, provided it still names the same model.
     """
-    backbone = config.get("backbone") or {}
-    if "options" in backbone:
-        return config
+    backbone = dict(config.get("backbone") or {})
     from zoo.api import get_catalog
 
     spec = get_catalog().backbones.get(backbone.get("name"))
     if spec is None or (spec.source, spec.model) != (backbone.get("source"), backbone.get("model")):
         return config
-    return {**config, "backbone": {**backbone, "options": dict(spec.options)}}
+    if "options" not in backbone:
+        backbone["options"] = dict(spec.options)
+    weights = backbone.get("weights") if isinstance(backbone.get("weights"), dict) else {}
+    named = spec.weights_named(weights.get("name")) if weights.get("name") else None
+    if weights and "license" not in weights and getattr(named, "license", None):
+        backbone["weights"] = {**weights, "license": named.license}
+    return {**config, "backbone": backbone}
 
 
 class HfHubClient:
@@ -98,10 +106,11 @@ class HfHubClient:
     # -- push ------------------------------------------------------------------
 
     def push(self, run_dir: Path, repo_id: str, *, private: bool = False, revision: str | None = None,
-             message: str | None = None) -> PushResult:
+             message: str | None = None, full_model=None, license: str | None = None) -> PushResult:
+        """``full_model``: a ``zoo.api.FullModel`` (``model.keras`` to upload, or why there is none)."""
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-        from zoo.api import is_adapter_file, publishable_files, shareable_config
+        from zoo.api import FULL_MODEL, INPUT_RESIZE, is_adapter_file, publishable_files, shareable_config
         from zoo_hf.card import render
 
         endpoint, token = settings.endpoint(), settings.token()
@@ -125,17 +134,30 @@ class HfHubClient:
                                "to new repositories (make it private on the Hub first, or drop --private)")
             if branch != DEFAULT_BRANCH:
                 api.create_branch(repo_id, branch=branch, exist_ok=True)
-            uploaded = set(files) | {CARD}
+            model_file = getattr(full_model, "path", None)
+            uploaded = set(files) | {CARD} | ({FULL_MODEL} if model_file else set())
             stale = [f for f in api.list_repo_files(repo_id, revision=branch) if is_adapter_file(f) and f not in uploaded]
             operations = [CommitOperationAdd(path_in_repo=CONFIG, path_or_fileobj=_json_bytes(public))]
             operations += [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(run_dir / rel))
                            for rel in files if rel != CONFIG]
-            card = render(_with_build_options(public), _read_metrics(run_dir), repo_id, branch)  # the full repo id
-            operations.append(CommitOperationAdd(path_in_repo=CARD, path_or_fileobj=card.encode("utf-8")))
+            if model_file:
+                operations.append(CommitOperationAdd(path_in_repo=FULL_MODEL, path_or_fileobj=str(model_file)))
+            facts = _with_registry_facts(public)
+            metrics = _read_metrics(run_dir)
+
+            def card(commit: str | None) -> CommitOperationAdd:
+                text = render(facts, metrics, repo_id, branch, commit=commit, full_model=full_model, license=license,
+                              resize=INPUT_RESIZE)
+                return CommitOperationAdd(path_in_repo=CARD, path_or_fileobj=text.encode("utf-8"))
+
+            operations.append(card(None))
             operations += [CommitOperationDelete(path_in_repo=rel) for rel in stale]
             name = adapter.config.get("name") or run_dir.name
-            info = api.create_commit(repo_id, operations, commit_message=message or f"Upload zoo adapter {name}",
-                                     revision=branch)
+            files_commit = api.create_commit(repo_id, operations, revision=branch,
+                                             commit_message=message or f"Upload zoo adapter {name}")
+            info = api.create_commit(repo_id, [card(files_commit.oid)], revision=branch,
+                                     commit_message=f"Model card pinned to {files_commit.oid[:12]}",
+                                     parent_commit=files_commit.oid)
         url = f"{endpoint}/{repo_id}" + (f"/tree/{quote(branch, safe='')}" if branch != DEFAULT_BRANCH else "")
         return PushResult(url=url, commit=info.oid, repo_id=repo_id, revision=branch,
                           extra={"commit_url": info.commit_url})
@@ -175,7 +197,7 @@ class HfHubClient:
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError
 
-        from zoo.api import ADAPTER_FILE_PATTERNS
+        from zoo.api import ADAPTER_FILE_PATTERNS, NEVER_LOADED_FILES
 
         try:
             path = snapshot_download(
@@ -187,6 +209,7 @@ class HfHubClient:
                 local_files_only=local_only,
                 force_download=force,
                 allow_patterns=list(ADAPTER_FILE_PATTERNS),
+                ignore_patterns=list(NEVER_LOADED_FILES),
                 library_name="zoo",
                 library_version=__version__,
             )

@@ -60,13 +60,18 @@ def pull(ref: str, weights: str | None, force: bool, as_json: bool) -> None:
 @click.option("--register", "register_as", default=None, metavar="NAME",
               help="Also add [adapters.NAME] pinned to the new commit to ./registry.toml.")
 @click.option("--hub", "hub_name", default="hf", show_default=True, help="Which hub plugin to push to.")
+@click.option("--no-full-model", "no_full_model", is_flag=True,
+              help="Push the adapter alone, without model.keras (the full model for plain Keras).")
+@click.option("--license", "license_id", default=None, metavar="ID",
+              help="The card's licence, a Hub licence id such as apache-2.0 (default: the base weights' licence).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def push(run_dir: str, repo_id: str, private: bool, revision: str | None, message: str | None,
-         register_as: str | None, hub_name: str, as_json: bool) -> None:
+         register_as: str | None, hub_name: str, no_full_model: bool, license_id: str | None, as_json: bool) -> None:
     """Publish the adapter in RUN to REPO_ID, with a generated model card.
 
     Creates the repository (and the --revision branch) when missing; RUN itself is only
-    read. The token comes from HF_TOKEN or `hf auth login`; HF_ENDPOINT picks the server;
+    read. Also uploads model.keras, the full model checked in plain Keras, unless
+    --no-full-model. The token comes from HF_TOKEN or `hf auth login`; HF_ENDPOINT picks the server;
     ZOO_CONNECT_TIMEOUT and ZOO_READ_TIMEOUT bound, in seconds, every wait on it.
     """
     from zoo.plugin.catalog import get_catalog
@@ -75,12 +80,20 @@ def push(run_dir: str, repo_id: str, private: bool, revision: str | None, messag
 
     network_timeouts()  # a bad ZOO_CONNECT_TIMEOUT / ZOO_READ_TIMEOUT is refused before any work
     result = push_adapter(get_catalog(), run_dir, repo_id, hub_name=hub_name, private=private,
-                          revision=revision, message=message, register_as=register_as)
+                          revision=revision, message=message, register_as=register_as,
+                          full_model=not no_full_model, license=license_id)
     if as_json:
         echo_json(result)
     else:
         click.echo(f"pushed {result['repo_id']}@{result['commit']}")
         click.echo(result["url"])
+        if result.get("full_model"):
+            check = result["full_model"]
+            click.echo(f"zoo: model.keras checked in plain Keras on {check['images']} images: top-1 agreement "
+                       f"{check['top1_agreement']:.4f}, max probability difference {check['max_prob_diff']:.2e}",
+                       err=True)
+        elif result.get("full_model_missing") and not no_full_model:
+            click.echo(f"zoo: {result['full_model_missing']}", err=True)
         if result.get("registered_as"):
             click.echo(f"registered adapter '{result['registered_as']}' in {result['registry']}")
 

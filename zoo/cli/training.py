@@ -255,17 +255,30 @@ def predict(run_ref: str, paths: tuple[str, ...], top_k: int, batch_size: int, a
         click.echo(f"{row['file']}\t{guesses}")
 
 
+EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "onnx")  # zoo.run.export.FORMATS, without importing it
+
+
 @click.command()
 @click.argument("run_ref", metavar="RUN")
-@click.option("--format", "fmt", type=click.Choice(["keras", "savedmodel"]), default="keras", show_default=True)
-@click.option("--out", required=True, help="Where to write: a .keras file, or a folder for savedmodel.")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="keras", show_default=True)
+@click.option("--out", required=True, help="Where to write: a .keras, .tflite or .onnx file, or a folder for savedmodel.")
+@click.option("--quantize", type=click.Choice(["none", "dynamic", "int8"]), default="none", show_default=True,
+              help="tflite and onnx: int8 weights (dynamic), or int8 weights and activations (int8).")
+@click.option("--calibration", default=None, metavar="DATASET",
+              help="Images to calibrate int8 on and to check the export on (default: the run's own dataset).")
 @needs_tensorflow
-def export(run_ref: str, fmt: str, out: str) -> None:
-    """Write a run as one full model (preprocessing + backbone + head)."""
+def export(run_ref: str, fmt: str, out: str, quantize: str, calibration: str | None) -> None:
+    """Write a run as one full model (preprocessing + backbone + head), raw RGB pixels in.
+
+    The export is run in its own runtime on a few of the run's images and compared with
+    the Keras model before it is kept; the agreement is printed and saved as OUT.check.json.
+    """
     from zoo.run.export import export_run
     from zoo.run.load import open_run
 
-    click.echo(export_run(open_run(run_ref), out, fmt))
+    exported = export_run(open_run(run_ref), out, fmt, quantize=quantize, calibration=calibration, log=log)
+    click.echo(exported.path)
+    log(exported.summary())
 
 
 def commands(catalog) -> list[click.Command]:

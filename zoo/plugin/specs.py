@@ -41,7 +41,8 @@ class WeightsSpec:
     ``file`` is the name the file has in a mirror folder (``ZOO_WEIGHTS_DIR``) and in
     the cache: for Keras Applications it is the very name Keras downloads, so a folder
     of files fetched by Keras works as a mirror. ``md5`` is the hash Keras itself
-    publishes; ``sha256`` is ours to pin. Either, when present, is checked.
+    publishes; ``sha256`` is ours to pin. Either, when present, is checked. ``license`` is
+    the licence the weights are published under, as a Hub licence id (for model cards).
     """
 
     name: str
@@ -50,6 +51,7 @@ class WeightsSpec:
     sha256: str | None = None
     md5: str | None = None
     note: str = ""
+    license: str | None = None
 
 
 @dataclass(frozen=True)

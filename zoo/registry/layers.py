@@ -158,7 +158,7 @@ BACKBONE_FIELDS = {
     "source", "model", "input_size", "min_input_size", "fixed_size", "channels", "preprocessing",
     "feature_dim", "stages", "params", "weights", "default_weights", "options", "description",
 }
-WEIGHTS_FIELDS = {"file", "url", "sha256", "md5", "note"}
+WEIGHTS_FIELDS = {"file", "url", "sha256", "md5", "note", "license"}
 
 
 def _positive(value: int) -> bool:
@@ -232,7 +232,7 @@ def _weights(c: _Checker, value: Any) -> tuple[WeightsSpec, ...]:
         for key, pattern, what in (("sha256", SHA256_HEX, "64 lowercase hex digits"), ("md5", HEX32, "32 lowercase hex digits")):
             if key in body and not (isinstance(body[key], str) and pattern.match(body[key])):
                 c.fail(f"{where}.{key}", f"must be {what}, got {body[key]!r}")
-        for key in ("url", "note"):
+        for key in ("url", "note", "license"):
             if key in body and not isinstance(body[key], str):
                 c.fail(f"{where}.{key}", f"must be a string, got {body[key]!r}")
         specs.append(WeightsSpec(name=wname, **body))

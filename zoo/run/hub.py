@@ -21,8 +21,9 @@ Pulled adapters are verified here, not by the client: only the adapter's own fil
 types are accepted (JSON, ``.keras``, ``.npz``, CSV, PNG, the card); ``config.json``
 must record the head's sha256; every other file must be one it records and match its
 sha256. The only files it need not record are itself, the model card ``README.md``
-(regenerated on every push) and ``.gitattributes`` (the Hub's own); the card's pictures
-(``curves.png``, ``confusion.png``) are run files, recorded like the rest.
+(regenerated on every push), ``.gitattributes`` (the Hub's own) and the full model for plain
+Keras, ``model.keras``, which zoo never downloads nor reads (:data:`NEVER_LOADED_FILES`); the
+card's pictures (``curves.png``, ``confusion.png``) are run files, recorded like the rest.
 
 What is pushed is the run's files as they are, except ``config.json``: its copy on the
 hub has local paths (dataset folders, weights files, parent runs, output folders)
@@ -50,7 +51,14 @@ ADAPTER_FILE_PATTERNS = (CONFIG, CARD, "*.keras", "*.npz", "*.json", "*.csv", "*
 UNRECORDED_FILES = (CONFIG, CARD, ".gitattributes")
 """Files a pulled adapter may hold without a recorded sha256."""
 
+NEVER_LOADED_FILES = ("model.keras",)
+"""Files beside an adapter on a hub that zoo never downloads nor reads: the full model for plain
+Keras (:mod:`zoo.run.full_model`). A pulled folder may hold them (a plain download of the same
+revision into the same cache) without a recorded sha256; hub clients leave them out of zoo's pulls."""
+
 DEFAULT_HUB = "hf"
+LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]{0,63}")
+"""A licence id as the Hub's metadata takes it (``apache-2.0``, ``cc-by-4.0``, ``other``)."""
 COMMIT = HEX40
 """A full commit sha, a revision that never moves: the registry's pattern for pinned adapters, which hub
 plugins use too."""
@@ -225,7 +233,7 @@ def check_pulled(path: Path, ref: HubRef) -> RunFolder:
         raise ZooError(f"{ref} carries {odd[0]!r}, a file type zoo never loads from a hub; refusing it")
     if HEAD not in recorded:
         raise ZooError(f"{ref}: its {CONFIG} records no sha256 for {HEAD}, so the head cannot be verified; refusing it")
-    unrecorded = [f for f in present if f not in recorded and f not in UNRECORDED_FILES]
+    unrecorded = [f for f in present if f not in recorded and f not in UNRECORDED_FILES + NEVER_LOADED_FILES]
     if unrecorded:
         raise ZooError(f"{ref} carries {unrecorded[0]!r}, which its {CONFIG} does not record with a sha256; "
                        "refusing it")
@@ -299,16 +307,23 @@ def resolve_run(ref: str | os.PathLike, catalog=None) -> Path:
 
 def push_adapter(catalog, run_dir: str | os.PathLike, repo_id: str, *, hub_name: str = DEFAULT_HUB,
                  private: bool = False, revision: str | None = None, message: str | None = None,
-                 register_as: str | None = None) -> dict[str, Any]:
+                 register_as: str | None = None, full_model: bool = True, license: str | None = None) -> dict[str, Any]:
     """Publish a verified run to a hub; optionally register it pinned to the new commit.
 
     The run folder is only read. Everything that can be checked locally (the run,
-    the registry file, the adapter name) is checked before the first byte is sent.
+    the registry file, the adapter name, the full model) is done before the first byte
+    is sent. ``full_model`` adds ``model.keras`` (:mod:`zoo.run.full_model`) for hubs whose
+    client takes it (a ``full_model`` keyword of ``push``); ``license`` sets the card's licence
+    (a ``license`` keyword).
     """
+    import tempfile
+
     from zoo.registry import edit as registry_edit
 
     if hub_name not in catalog.hubs:
         raise unknown_name("hub", hub_name, sorted(catalog.hubs))
+    if license is not None and not LICENSE_ID.fullmatch(license):
+        raise UsageError(f"--license takes a licence id such as apache-2.0, mit or cc-by-4.0, got {license!r}")
     hub = catalog.hubs[hub_name]
     adapter = read_run_folder(run_dir)
     publishable_files(adapter.config)
@@ -316,8 +331,24 @@ def push_adapter(catalog, run_dir: str | os.PathLike, repo_id: str, *, hub_name:
     if register_as is not None:
         registry_edit.check_adapter_name(register_as)
         registry_edit.check_registry_file(registry_path)
-    result: PushResult = client_for(hub).push(Path(run_dir), repo_id, private=private, revision=revision,
-                                              message=message)
+    recorded_clash = [f for f in adapter.config.get("files", {}) if f in NEVER_LOADED_FILES]
+    if recorded_clash:
+        raise ZooError(f"the run records a file named {recorded_clash[0]!r}, the name zoo push gives the full model; "
+                       "rename it in the run")
+    client = client_for(hub)
+    takes = _keywords(client.push)
+    if license is not None and "license" not in takes:
+        raise UsageError(f"hub '{hub.name}' (plugin {hub.plugin or '?'}) does not take --license")
+    extra: dict[str, Any] = {"license": license} if license is not None else {}
+    with tempfile.TemporaryDirectory(prefix="zoo-push-") as work:
+        model = None
+        if full_model and "full_model" in takes:
+            from zoo.run.full_model import make_full_model
+
+            model = make_full_model(Path(run_dir), Path(work), catalog)
+            extra["full_model"] = model
+        result: PushResult = client.push(Path(run_dir), repo_id, private=private, revision=revision,
+                                         message=message, **extra)
     registered = None
     if register_as is not None:
         if not COMMIT.match(result.commit or ""):
@@ -333,5 +364,18 @@ def push_adapter(catalog, run_dir: str | os.PathLike, repo_id: str, *, hub_name:
         "url": result.url,
         "registered_as": registered,
         "registry": str(registry_path) if registered else None,
+        "full_model": (model.check if model.path else None) if model else None,
+        "full_model_missing": (model.reason if model else
+                               None if not full_model else f"hub '{hub.name}' takes no full model"),
         **result.extra,
     }
+
+
+def _keywords(function) -> set[str]:
+    """The keyword arguments ``function`` takes (every name, for one taking ``**kwargs``)."""
+    import inspect
+
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return {"license", "full_model"}
+    return {p.name for p in parameters}
