@@ -9,6 +9,7 @@ once the model is built.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,8 +83,46 @@ def preset_of(spec: BackboneSpec) -> PresetRef:
     return ref
 
 
+def cached_snapshot(ref: PresetRef) -> Path | None:
+    """The HF cache's copy of an hf:// preset at its revision (or ``main``), found without the network."""
+    from zoo_kerashub.hubaccess import cache_dir
+
+    repo = cache_dir() / ("models--" + ref.location.replace("/", "--"))
+    revision = ref.revision or "main"
+    if not COMMIT.match(revision):
+        try:
+            revision = (repo / "refs" / revision).read_text().strip()
+        except OSError:
+            return None
+    folder = repo / "snapshots" / revision
+    return folder if (folder / "config.json").is_file() else None
+
+
 def spec_for_preset(argument: str) -> BackboneSpec:
-    """``kerashub:PRESET`` -> a spec; checks only the form (and that a local folder exists)."""
+    """``kerashub:PRESET`` -> a spec; checks only the form (and that a local folder exists).
+
+    A local folder, or an hf:// preset already in the HF cache, is described from its
+    files (plain JSON, so ``zoo info`` stays fast); otherwise that waits for the fetch.
+    """
+    from zoo_kerashub.fetch import require_keras_hub
+
+    spec = _adhoc_spec(argument)
+    require_keras_hub(spec.name)  # cheap (no import), and before anything else is done
+    ref = parse_preset(argument)
+    folder = Path(ref.location) if ref.kind == "local" else (cached_snapshot(ref) if ref.kind == "hf" else None)
+    if folder is None:
+        return spec
+    from zoo_kerashub.formats import describe_folder
+
+    facts = describe_folder(folder, f"backbone '{spec.name}'")
+    return dataclasses.replace(spec, input_size=facts.input_size or spec.input_size, fixed_size=facts.fixed_size,
+                               min_input_size=facts.min_input_size, preprocessing=facts.preprocessing or AUTO,
+                               stages=facts.stages, description=f"{facts.kind} {facts.architecture} "
+                               f"(from {'the HF cache' if ref.kind == 'hf' else 'its folder'}); feature size known "
+                               "once built")
+
+
+def _adhoc_spec(argument: str) -> BackboneSpec:
     ref = parse_preset(argument)
     pinned = ref.revision if ref.kind == "hf" and COMMIT.match(ref.revision) else ""
     return BackboneSpec(
