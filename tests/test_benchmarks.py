@@ -16,7 +16,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-RATIOS = ("startup_vs_tf_import", "fe_cached_vs_naive_10ep", "predict_vs_keras", "finetune_vs_keras_fit")
+RATIOS = ("startup_vs_tf_import", "fe_cached_vs_naive_10ep", "predict_vs_keras", "finetune_vs_keras_fit",
+          "kerashub_fe_vs_keras")
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +74,10 @@ def test_fine_tuning_keeps_up_with_plain_keras_fit(quick_run):
     # weights-only checkpoint per run, and now and then ~2 s at the end of a run (tf.data's iterator
     # teardown, see README); 2.5 times Keras' time per image is a regression
     assert 0.4 < ratios["finetune_vs_keras_fit"] < 3, info
+
+
+@pytest.mark.slow
+def test_feature_extraction_on_a_keras_hub_backbone_caches_its_features(quick_run):
+    ratios, details = quick_run
+    # 0.4 at --quick on a shared 2-core machine (5 epochs); a backbone pass every epoch would be about 1
+    assert ratios["kerashub_fe_vs_keras"] < 0.8, details["kerashub_fe_vs_keras"]
