@@ -149,7 +149,8 @@ class BackboneSourceSpec:
     ``config.json`` adds to its backbone entry (e.g. ``{"hub": {"repo", "revision",
     "files"}}``). ``recorded`` is that backbone entry of an existing run (loading it, or
     training a child of it): the source must then fetch exactly what it records and
-    refuse anything else. It must not import TensorFlow.
+    refuse anything else. It runs just before a model is built (and for ``zoo pull``),
+    never for ``zoo list`` or ``zoo info``.
     """
 
     name: str
