@@ -40,7 +40,6 @@ def preset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tuned(preset, shapes, tmp_path_factory):
     """One fine-tuning run (head warm-up, then the last stage) on the local preset folder."""
-    from conftest import ZooResult  # noqa: F401  (the same in-process CLI the zoo fixture uses)
     from click.testing import CliRunner
 
     from zoo.cli.main import build_cli
@@ -116,8 +115,7 @@ def test_a_changed_preset_file_is_refused_when_the_run_loads(tuned, preset, tmp_
     run = tmp_path / "run"
     shutil.copytree(tuned, run)
     config = json.loads((run / "config.json").read_text())
-    config["backbone"]["name"] = config["backbone"]["model"] = str(copy)
-    config["backbone"]["name"] = f"kerashub:{copy}"
+    config["backbone"]["model"], config["backbone"]["name"] = str(copy), f"kerashub:{copy}"
     (run / "config.json").write_text(json.dumps(config))
     assert zoo("evaluate", str(run)).exit_code == 0  # same files, another folder: fine
     with open(copy / "model.weights.h5", "r+b") as handle:
