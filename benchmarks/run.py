@@ -27,6 +27,7 @@ BENCHMARKS = {
     "predict_vs_keras": ("bench_predict", ">= 0.95"),
     "finetune_vs_keras_fit": ("bench_finetune", ">= 0.95"),
     "tflite_vs_keras_predict": ("bench_tflite", "none yet"),
+    "kerashub_fe_vs_keras": ("bench_kerashub", "<= 0.5"),
     "fe_cached_vs_naive_10ep": ("bench_feature_cache", "<= 0.15"),  # last: the others warm the process up
 }
 

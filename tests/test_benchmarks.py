@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 RATIOS = ("startup_vs_tf_import", "fe_cached_vs_naive_10ep", "predict_vs_keras", "finetune_vs_keras_fit",
-          "tflite_vs_keras_predict")
+          "tflite_vs_keras_predict", "kerashub_fe_vs_keras")
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +84,9 @@ def test_tflite_export_is_timed_on_what_keras_predicts(quick_run):
     # no goal yet: any positive ratio is a measurement
     assert info["export_check"] < 1e-4 and info["tflite_ms_per_image"] > 0 and info["keras_ms_per_image"] > 0, info
     assert ratios["tflite_vs_keras_predict"] > 0
+
+
+def test_feature_extraction_on_a_keras_hub_backbone_caches_its_features(quick_run):
+    ratios, details = quick_run
+    # 0.4 at --quick on a shared 2-core machine (5 epochs); a backbone pass every epoch would be about 1
+    assert ratios["kerashub_fe_vs_keras"] < 0.8, details["kerashub_fe_vs_keras"]

@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO
 
 BUILTINS = {"keras": "zoo_keras", "tfhub": "zoo_tfhub", "strategies": "zoo_strategies",
-            "datasets": "zoo_datasets", "hf": "zoo_hf", "demo": "zoo_demo"}
+            "datasets": "zoo_datasets", "hf": "zoo_hf", "demo": "zoo_demo", "kerashub": "zoo_kerashub"}
 
 
 @pytest.mark.slow

@@ -75,6 +75,9 @@ def unfreeze_stages(built, value: str | int, *, batchnorm: str = "frozen") -> li
         is_leaf = not list(layer._flatten_layers(include_self=False, recursive=False))
         if is_leaf or id(layer) in chosen:
             layer.trainable = id(layer) in chosen
+        else:  # a container left trainable for its chosen layers: its own variables (a ViT's class token) stay frozen
+            for variable in getattr(layer, "_trainable_variables", []):
+                variable.trainable = False
     if batchnorm == "frozen":
         freeze_batchnorm(model)
     return stages

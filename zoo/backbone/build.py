@@ -30,6 +30,8 @@ class BuiltBackbone:
     ``(feature_dim,)`` vector, with the spec's preprocessing layers first: a saved model
     takes raw pixels, so nothing outside it has to know the backbone's convention.
     ``base`` is the source's own model (no preprocessing): its layers are the ones stages name.
+    ``provenance`` is what the source's ``pin`` recorded about where the weights came from
+    (``{"hub": {"repo", "revision", "files"}}``), for the run's ``config.json``; empty otherwise.
     """
 
     model: Any
@@ -37,6 +39,7 @@ class BuiltBackbone:
     input_size: int
     weights: ResolvedWeights
     base: Any
+    provenance: dict = dataclasses.field(default_factory=dict)
 
     @property
     def feature_dim(self) -> int:
@@ -66,10 +69,31 @@ def model_name(spec: BackboneSpec) -> str:
     return "backbone_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.name).strip("_")
 
 
+def pin_backbone(spec: BackboneSpec, *, weights: str | None = "default", recorded: dict | None = None,
+                 catalog: Any = None) -> tuple[BackboneSpec, dict]:
+    """``(spec, provenance)``: the spec pinned by its source's ``pin`` (its files fetched and
+    verified), or as it is with no provenance when the source pins nothing or the weights
+    are not the built-in ones. ``recorded`` is an existing run's backbone entry to match.
+    Cheap when already pinned and fetched; never imports TensorFlow."""
+    if catalog is None:
+        from zoo.plugin.catalog import get_catalog
+
+        catalog = get_catalog()
+    source = catalog.backbone_source(spec.source, spec)
+    choice = spec.default_weights if weights in (None, "", "default") else weights
+    if not source.pin or choice != "builtin":
+        return spec, {}
+    pinned, provenance = load_object(source.pin)(spec, recorded=recorded)
+    return pinned, dict(provenance or {})
+
+
 def build_backbone(spec: BackboneSpec, *, weights: str | None = "default", input_size: int | None = None,
-                   catalog: Any = None) -> BuiltBackbone:
-    """Build ``spec`` with ``weights`` (see :func:`zoo.backbone.weights.resolve_weights`) at ``input_size``."""
-    size = check_input_size(spec, input_size)
+                   catalog: Any = None, recorded: dict | None = None) -> BuiltBackbone:
+    """Build ``spec`` with ``weights`` (see :func:`zoo.backbone.weights.resolve_weights`) at ``input_size``.
+
+    ``recorded`` (a run's backbone entry) makes a source that pins its files fetch exactly
+    the ones that run used (see :func:`pin_backbone`).
+    """
     if catalog is None:
         from zoo.plugin.catalog import get_catalog
 
@@ -79,6 +103,8 @@ def build_backbone(spec: BackboneSpec, *, weights: str | None = "default", input
     if resolved.source == "random" and spec.default_weights == "builtin":
         raise UsageError(f"backbone '{spec.name}' carries its own weights and cannot start from random ones; "
                          f"drop --weights none")
+    spec, provenance = pin_backbone(spec, weights=resolved.name, recorded=recorded, catalog=catalog)
+    size = check_input_size(spec, input_size)
 
     import keras
 
@@ -90,7 +116,7 @@ def build_backbone(spec: BackboneSpec, *, weights: str | None = "default", input
     outputs = base(apply_layers(preprocessing_layers(spec.preprocessing, spec.channels), inputs))
     model = keras.Model(inputs, outputs, name=model_name(spec))
     return BuiltBackbone(model=model, spec=dataclasses.replace(spec, feature_dim=feature_dim), input_size=size,
-                         weights=resolved, base=base)
+                         weights=resolved, base=base, provenance=provenance)
 
 
 def _feature_dim(spec: BackboneSpec, base: Any) -> int:
@@ -138,18 +164,30 @@ def _is_legacy_h5(path: Path) -> bool:
         raise ZooError(f"weights file {path} is not an HDF5 file ({exc})") from None
 
 
+def layer_matches(name: str, prefixes: tuple[str, ...]) -> bool:
+    """A stage's prefix matches layer names starting with it; one ending in ``$`` only that exact name."""
+    return any(name == p[:-1] if p.endswith("$") else name.startswith(p) for p in prefixes)
+
+
+def base_layers(base: Any) -> list[Any]:
+    """The base's layers, and the layers nested inside them (a KerasHub backbone is one layer), in order."""
+    if not hasattr(base, "_flatten_layers"):
+        return list(getattr(base, "layers", [base]))
+    return list(base._flatten_layers(include_self=False, recursive=True))
+
+
 def stage_layers(built: BuiltBackbone, stage_names: list[str]) -> list[Any]:
-    """The base model's layers that make up ``stage_names``, in model order."""
+    """The base model's layers (nested ones included) that make up ``stage_names``, in model order."""
     stages = dict(built.spec.stages)
     unknown = [name for name in stage_names if name not in stages]
     if unknown:
         raise UsageError(f"backbone '{built.spec.name}' has no stage {', '.join(unknown)}; "
                          f"its stages are {', '.join(stages) or 'none'}")
-    layers = list(getattr(built.base, "layers", [built.base]))
+    layers = base_layers(built.base)
     chosen = []
     for name in stage_names:
         prefixes = tuple(stages[name])
-        found = [layer for layer in layers if layer.name.startswith(prefixes)]
+        found = [layer for layer in layers if layer_matches(layer.name, prefixes)]
         if not found:
             raise ConfigError(f"backbone '{built.spec.name}': stage '{name}' ({', '.join(prefixes)}*) matches "
                               f"no layer of the built model; fix its stages table")

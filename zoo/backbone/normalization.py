@@ -36,27 +36,30 @@ def channel_statistics(split, image_size: int, channels: int, batch_size: int) -
 
 
 def build_normalized_backbone(spec, *, weights, input_size, mode: str = "backbone", train=None,
-                              record: dict[str, Any] | None = None, catalog=None, batch_size: int = 64):
+                              record: dict[str, Any] | None = None, catalog=None, batch_size: int = 64,
+                              recorded: dict[str, Any] | None = None):
     """Build the backbone with the requested input scaling; returns (built, record for config.json).
 
     For ``standardize`` the statistics come from ``record`` when given (loading a run),
-    else from the ``train`` split.
+    else from the ``train`` split. ``recorded`` is the backbone entry of the run whose
+    pinned files to build from (see :func:`zoo.backbone.build.build_backbone`).
     """
     from zoo.backbone.build import build_backbone
 
     mode = (record or {}).get("mode", mode)
     if mode == "backbone":
-        return build_backbone(spec, weights=weights, input_size=input_size, catalog=catalog), {"mode": "backbone"}
+        return build_backbone(spec, weights=weights, input_size=input_size, catalog=catalog,
+                              recorded=recorded), {"mode": "backbone"}
     if mode in REPLACEMENT_MODES:
         replaced = dataclasses.replace(spec, preprocessing=REPLACEMENT_MODES[mode])
-        built = build_backbone(replaced, weights=weights, input_size=input_size, catalog=catalog)
+        built = build_backbone(replaced, weights=weights, input_size=input_size, catalog=catalog, recorded=recorded)
         return built, {"mode": mode}
     if mode != "standardize":
         raise ValueError(f"unknown normalization {mode!r}")
     import keras
 
     built = build_backbone(dataclasses.replace(spec, preprocessing="none"), weights=weights,
-                           input_size=input_size, catalog=catalog)
+                           input_size=input_size, catalog=catalog, recorded=recorded)
     if record is not None:
         mean, variance = record["mean"], record["variance"]
     else:

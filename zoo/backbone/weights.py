@@ -332,6 +332,8 @@ def _pull_builtin(spec: BackboneSpec) -> dict[str, Any]:
     if not source.fetch:
         raise UsageError(f"backbone '{spec.name}' carries its own weights and its source '{spec.source}' "
                          f"cannot pre-fetch them; they are loaded when the model is built")
-    path = Path(load_object(source.fetch)(spec))
+    fetched = load_object(source.fetch)(spec)
+    extra = dict(fetched) if isinstance(fetched, dict) else {"path": fetched}
+    path = Path(extra.pop("path"))
     return {"backbone": spec.name, "weights": "builtin", "file": path.name, "path": str(path), "sha256": None,
-            "source": spec.source}
+            "source": spec.source, **extra}

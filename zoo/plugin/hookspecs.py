@@ -70,8 +70,9 @@ def zoo_backbone_sources() -> list[BackboneSourceSpec] | None:
     ``build(spec, *, weights, input_size)`` with ``weights`` a verified local file path or
     ``None``, and must return a Keras model from a *preprocessed* image to a feature
     vector (zoo adds the spec's preprocessing in front). Give ``adhoc`` to let users write
-    ``SOURCE:ARGUMENT`` on the command line, and ``fetch`` for ``zoo pull`` of weights that
-    your source downloads itself. A builder raises :class:`zoo.api.UsageError` for what the
+    ``SOURCE:ARGUMENT`` on the command line, ``fetch`` for ``zoo pull`` of weights that
+    your source downloads itself, and ``pin`` to fetch and verify them before each build and
+    record in the run what was used (a hub commit, file hashes). A builder raises :class:`zoo.api.UsageError` for what the
     user can fix (a bad argument, a missing optional dependency: say what to install).
     """
 

@@ -61,8 +61,18 @@ class BackboneSpec:
     ``source`` names the backbone source (see :class:`BackboneSourceSpec`) whose
     builder makes it; ``model`` and ``options`` are that builder's arguments (the
     ``keras.applications`` class, a TF Hub handle, ...). ``stages`` maps each stage
-    name, first to last, to the layer-name prefixes it covers; fine-tuning unfreezes
-    stages from the end.
+    name, first to last, to the layer-name prefixes it covers (a prefix ending in ``$``
+    matches one layer name exactly; layers nested inside the base's layers count too);
+    fine-tuning unfreezes stages from the end.
+
+    Where the weights come from, for model cards and the run's ``config.json``:
+    ``base_model`` is the Hugging Face repo id they were published as (``timm/...``),
+    ``license`` their licence (the Hub's licence tag, e.g. ``apache-2.0``). For a source
+    that fetches its weights from a hub (``kerashub``), ``hub_revision`` pins the
+    40-hex commit to fetch and ``hub_files`` the sha256 of files in it (``(name,
+    sha256)`` pairs); a file that differs is refused. Left empty, the source fetches
+    the current revision and the run records what it got (see
+    :class:`BackboneSourceSpec`'s ``pin``), so the run itself is pinned either way.
     """
 
     name: str
@@ -82,6 +92,10 @@ class BackboneSpec:
     description: str = ""
     plugin: str = ""
     origin: str = ""
+    license: str = ""
+    base_model: str = ""
+    hub_revision: str = ""
+    hub_files: tuple[tuple[str, str], ...] = ()
 
     @property
     def smallest_input(self) -> int:
@@ -102,6 +116,7 @@ class BackboneSpec:
         data = asdict(self)
         data["stages"] = {name: list(prefixes) for name, prefixes in self.stages}
         data["options"] = dict(self.options)
+        data["hub_files"] = dict(self.hub_files)
         data["weights"] = {w.name: {k: v for k, v in asdict(w).items() if k != "name"} for w in self.weights}
         data["min_input_size"] = self.smallest_input
         data["preprocessing"] = {"mode": self.preprocessing, "applied_in": "model"}
@@ -124,13 +139,27 @@ class BackboneSourceSpec:
     returning a :class:`BackboneSpec`. It runs on every such lookup, so it must be cheap.
 
     ``fetch``, when set, is ``"pkg.mod:function"`` taking a spec whose weights are
-    ``"builtin"`` and making them local (``zoo pull``); it returns the local path.
+    ``"builtin"`` and making them local (``zoo pull``); it returns the local path, or a
+    JSON-able dict with at least ``"path"`` (and whatever else ``zoo pull --json`` should show).
+
+    ``pin``, when set, is ``"pkg.mod:function"`` for sources whose built-in weights live
+    elsewhere (a hub): called as ``pin(spec, recorded=None)`` before the builder, it
+    fetches what the spec needs, checks it against the spec's ``hub_revision`` and
+    ``hub_files`` and returns ``(spec, record)``: the spec pinned to what was fetched
+    (revision and file hashes filled in; for an ad-hoc spec also what only the files
+    tell, such as sizes, preprocessing and stages) and a JSON-able dict that the run's
+    ``config.json`` adds to its backbone entry (e.g. ``{"hub": {"repo", "revision",
+    "files"}}``). ``recorded`` is that backbone entry of an existing run (loading it, or
+    training a child of it): the source must then fetch exactly what it records and
+    refuse anything else. It runs just before a model is built (and for ``zoo pull``),
+    never for ``zoo list`` or ``zoo info``.
     """
 
     name: str
     builder: str
     adhoc: str | None = None
     fetch: str | None = None
+    pin: str | None = None
     description: str = ""
     plugin: str = ""
 

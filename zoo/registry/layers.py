@@ -157,7 +157,9 @@ class _Checker:
 BACKBONE_FIELDS = {
     "source", "model", "input_size", "min_input_size", "fixed_size", "channels", "preprocessing",
     "feature_dim", "stages", "params", "weights", "default_weights", "options", "description",
+    "license", "base_model", "hub_revision", "hub_files",
 }
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 WEIGHTS_FIELDS = {"file", "url", "sha256", "md5", "note", "license"}
 
 
@@ -193,7 +195,23 @@ def _backbone(name: str, entry: _Entry) -> BackboneSpec:
         options=tuple(c.get("options", dict, default={}).items()),
         description=c.get("description", str, default=""),
         origin=str(entry.defined_in),
+        license=c.get("license", str, default=""),
+        base_model=c.get("base_model", str, default="", check=lambda v: bool(REPO_ID.match(v)),
+                         expect="a Hugging Face repo id like 'owner/name'"),
+        hub_revision=c.get("hub_revision", str, default="", check=lambda v: bool(HEX40.match(v)),
+                           expect="a full 40-character commit sha (lowercase hex)"),
+        hub_files=_hub_files(c, entry.data.get("hub_files", {})),
     )
+
+
+def _hub_files(c: _Checker, value: Any) -> tuple[tuple[str, str], ...]:
+    """``[backbones.X.hub_files]``: file name in the hub repo -> its pinned sha256."""
+    if not isinstance(value, dict):
+        c.fail("hub_files", "must be a table of \"file name\" = \"sha256\"")
+    for file_name, digest in value.items():
+        if not (isinstance(digest, str) and SHA256_HEX.match(digest)):
+            c.fail(f"hub_files.{file_name}", f"must be 64 lowercase hex digits, got {digest!r}")
+    return tuple(sorted(value.items()))
 
 
 def _stages(c: _Checker, value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:

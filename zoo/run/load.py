@@ -112,7 +112,8 @@ def load_run(run: RunFolder, catalog=None, trusted: bool = False) -> LoadedRun:
     spec = backbone_of(run, catalog, trusted)
     base_name = base_weights_name(spec, recorded)
     built, _ = build_normalized_backbone(spec, weights=base_name, input_size=recorded["input_size"],
-                                         record=recorded.get("normalization") or {"mode": "backbone"}, catalog=catalog)
+                                         record=recorded.get("normalization") or {"mode": "backbone"}, catalog=catalog,
+                                         recorded=recorded)
     check_base_weights(built, recorded)
     if run.has(BACKBONE_DELTA):
         apply_delta(built.model, load_delta(run.file(BACKBONE_DELTA)), source=str(run.file(BACKBONE_DELTA)))

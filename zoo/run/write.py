@@ -37,13 +37,7 @@ def build_run_config(inputs: StageInputs, out: Path, trained: TrainedStage) -> d
     return {
         "name": config.name or out.name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "backbone": {
-            "name": spec.name, "source": spec.source, "model": spec.model, "options": dict(spec.options),
-            "input_size": built.input_size, "channels": spec.channels, "preprocessing": built.spec.preprocessing,
-            "feature_dim": built.feature_dim, "normalization": trained.normalization,
-            "weights": {"name": built.weights.name, "sha256": built.weights.sha256,
-                        "file": Path(built.weights.path).name if built.weights.path else None},
-        },
+        "backbone": backbone_record(spec, built, trained.normalization),
         "strategy": {"name": inputs.strategy.name, "plugin": inputs.strategy.plugin, "options": inputs.options},
         "training": {
             "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
@@ -57,6 +51,27 @@ def build_run_config(inputs: StageInputs, out: Path, trained: TrainedStage) -> d
         "plugins": {"backbone": plugin_provenance(spec.plugin), "strategy": plugin_provenance(inputs.strategy.plugin)},
         "versions": library_versions(),
     }
+
+
+def backbone_record(spec, built, normalization: dict[str, Any]) -> dict[str, Any]:
+    """The backbone entry of ``config.json``: how to rebuild it, and where its weights came from.
+
+    ``hub`` (repo, commit, sha256 of each file) is what a source that pins its files
+    fetched; ``base_model`` and ``license`` are there when the spec knows them (model cards
+    show them).
+    """
+    record = {
+        "name": spec.name, "source": spec.source, "model": spec.model, "options": dict(spec.options),
+        "input_size": built.input_size, "channels": spec.channels, "preprocessing": built.spec.preprocessing,
+        "feature_dim": built.feature_dim, "normalization": normalization,
+        "weights": {"name": built.weights.name, "sha256": built.weights.sha256,
+                    "file": Path(built.weights.path).name if built.weights.path else None},
+    }
+    record.update(built.provenance)
+    for field in ("base_model", "license"):
+        if getattr(built.spec, field, ""):
+            record[field] = getattr(built.spec, field)
+    return record
 
 
 def write_run(out: Path, run_config: dict[str, Any], outcome, delta: dict, metrics: dict[str, Any]) -> None:

@@ -49,6 +49,17 @@ def stage_weights(config: StageConfig, spec, parent: RunFolder | None) -> str:
     return weights
 
 
+def pinned_spec(config: StageConfig, spec, weights: str, parent: RunFolder | None, catalog):
+    """The backbone spec with its hub files fetched and verified now, before anything is written
+    (a source without ``pin`` gives it back as it is); a child of a run gets the parent's files."""
+    from zoo.backbone.build import check_input_size, pin_backbone
+
+    pinned, _ = pin_backbone(spec, weights=weights, recorded=parent.backbone if parent else None, catalog=catalog)
+    if config.image_size:
+        check_input_size(pinned, config.image_size)
+    return pinned
+
+
 def load_stage_data(config: StageConfig, catalog):
     """``(source, target or None)``, loaded and checked: a labelled source training split,
     a target with training images and the source's classes."""
@@ -81,6 +92,7 @@ def gather_inputs(config: StageConfig, catalog, strategy, options: dict[str, Any
     """The parent run, backbone, weights and datasets of a stage, each checked."""
     parent, spec = open_parent(config, catalog)
     weights = stage_weights(config, spec, parent)
+    spec = pinned_spec(config, spec, weights, parent, catalog)
     image_size = config.image_size or (parent.backbone["input_size"] if parent else None)
     source, target = load_stage_data(config, catalog)
     for bad, reason in [*source.bad_files, *(target.bad_files if target else [])]:

@@ -207,7 +207,8 @@ def _build_backbone(inputs: StageInputs):
     built, normalization = build_normalized_backbone(spec, weights=inputs.weights, input_size=inputs.image_size,
                                                      mode=config.normalization, record=inherited_scaling,
                                                      train=inputs.source.splits["train"], catalog=inputs.catalog,
-                                                     batch_size=config.batch_size)
+                                                     batch_size=config.batch_size,
+                                                     recorded=parent.backbone if parent else None)
     inherited: set[str] = set()
     if parent is not None:
         check_base_weights(built, parent.backbone)
