@@ -21,7 +21,7 @@ from zoo.plugin.catalog import Catalog
 FEATURES = 5
 
 
-def export_hub_style(folder: Path) -> Path:
+def export_hub_style(folder: Path, seed: int = 0) -> Path:
     """A Keras-free TF2 SavedModel like TF Hub's: ``__call__(images, training)``, ``variables`` lists.
 
     In training mode it centres features on the batch mean and updates a moving mean
@@ -36,7 +36,7 @@ def export_hub_style(folder: Path) -> Path:
 
         def __init__(self):
             super().__init__()
-            rng = np.random.default_rng(0)
+            rng = np.random.default_rng(seed)
             self.kernel = tf.Variable(rng.normal(size=(3, 3, 3, 8)).astype("float32") * 0.5, name="conv/kernel")
             self.bias = tf.Variable(np.full(8, 0.1, "float32"), name="conv/bias")
             self.proj = tf.Variable(rng.normal(size=(8, FEATURES)).astype("float32"), name="proj/kernel")

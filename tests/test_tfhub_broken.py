@@ -93,3 +93,26 @@ def test_info_checks_a_local_folder_and_shows_the_assumed_scaling(module, tmp_pa
     shown = json.loads(zoo("info", f"tfhub:{module}", "--json").stdout)["preprocessing"]
     assert shown["mode"] == "unit" and shown["assumed"] is True
     assert "--normalization symmetric ([-1, 1])" in shown["note"]
+
+
+def test_a_run_records_its_module_digest_and_refuses_a_changed_module(tmp_path, zoo):
+    from imagegen import make_shapes_folder
+
+    handle = export_hub_style(tmp_path / "module")
+    data = make_shapes_folder(tmp_path / "shapes", per_class=6, size=32)
+    run = tmp_path / "run"
+    trained = zoo("train", "--backbone", f"tfhub:{handle}", "--dataset", f"folder:{data}", "--image-size", "32",
+                  "--epochs", "1", "--out", str(run))
+    assert trained.exit_code == 0, trained
+    recorded = json.loads((run / "config.json").read_text())["backbone"]["module"]
+    assert recorded["handle"] == str(handle) and len(recorded["sha256"]) == 64
+    assert zoo("evaluate", str(run)).exit_code == 0
+
+    shutil.rmtree(handle)
+    export_hub_style(handle, seed=1)  # same shapes, other weights
+    refused = zoo("evaluate", str(run))
+    assert refused.exit_code == 2, refused
+    line = refused.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"zoo: error: TF Hub module {handle} is not the one this run was made with: its files "
+                           "have digest ")
+    assert f"the run recorded {recorded['sha256']}; restore that module, or train again" in line

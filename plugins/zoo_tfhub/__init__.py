@@ -31,6 +31,7 @@ def zoo_backbone_sources():
             builder="zoo_tfhub.backbone:build",
             adhoc="zoo_tfhub.backbone:spec_for_handle",
             fetch="zoo_tfhub.backbone:fetch",
+            pin="zoo_tfhub.digest:pin",
             description="TF2 SavedModels from tfhub.dev / Kaggle handles, local folders or .tar.gz",
         )
     ]
