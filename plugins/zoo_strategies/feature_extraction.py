@@ -10,7 +10,7 @@ computes no features at all.
 from __future__ import annotations
 
 from zoo.api import TrainJob, TrainOutcome, fit_phase, phase_finished
-from zoo_strategies.features import choose_mode, compute_features, feature_dataset
+from zoo_strategies.features import choose_mode, compute_split_features, feature_dataset
 from zoo_strategies.heads import compile_classifier, make_head
 
 
@@ -69,19 +69,14 @@ def _train_on_images(job: TrainJob, head, *, epochs: int, phase: str) -> list[di
 
 def _train_on_features(job: TrainJob, head, *, epochs: int, phase: str, cache: str) -> list[dict]:
     backbone, dim = job.backbone.model, job.backbone.feature_dim
-    mode = choose_mode(cache, len(job.train), dim)
+    splits = [("train", job.train)] + ([("val", job.val)] if job.has_val else [])
+    mode = choose_mode(cache, sum(len(split) for _, split in splits), dim)
     job.log(f"computing backbone features once ({len(job.train)} training images, kept in {mode})")
-    folder = job.work_dir / "features"
-
-    def features_of(split, name):
-        return compute_features(backbone, job.make_dataset(split), len(split), dim, mode, folder, name,
-                                verbose=job.verbose)
-
-    train_data = feature_dataset(features_of(job.train, "train"), job.train.labels, job.batch_size, shuffle=True,
-                                 seed=job.seed)
+    features = compute_split_features(backbone, [(name, job.make_dataset(split), len(split)) for name, split in splits],
+                                      dim, mode, job.work_dir / "features", verbose=job.verbose)
+    train_data = feature_dataset(features[0], job.train.labels, job.batch_size, shuffle=True, seed=job.seed)
     val_data = None
     if job.has_val:
-        val_data = feature_dataset(features_of(job.val, "val"), job.val.labels, job.batch_size, shuffle=False,
-                                   seed=job.seed)
+        val_data = feature_dataset(features[1], job.val.labels, job.batch_size, shuffle=False, seed=job.seed)
     compile_classifier(head, job.lr)
     return fit_phase(job, phase, head, train_data, val_data, epochs=epochs)

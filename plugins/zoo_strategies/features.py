@@ -2,10 +2,15 @@
 
 With a frozen backbone, each epoch would otherwise pay a full backbone pass to
 recompute the same numbers; caching makes every epoch after the first cost only a pass
-through the head. Small sets stay in memory; large ones go to a memory-mapped ``.npy``
-in the run's work folder, reused when a run resumes. Its marker (``NAME.json``) is
-written, atomically, only once the array is complete, and a reused array must still
-have one row per example: anything else is computed again.
+through the head. The splits a run needs (train, val) are computed in one pass, so the
+backbone is run once over the images, not once per split. Small sets stay in memory;
+large ones go to a ``.npy`` in the run's work folder, reused when a run resumes. Its
+marker (``NAME.json``) is written, atomically, only once the array is complete, and a
+reused array must still have one row per example: anything else is computed again.
+
+On disk the features never sit in the process's memory: they are written with plain
+file writes and read back a batch at a time (``pread``), so resident memory stays flat
+however large the dataset (a memory-mapped page, once touched, would count in it).
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ import numpy as np
 
 from zoo.api import ZooError, atomic_write_text, is_out_of_space, out_of_space, reserve_space
 
-MEMORY_LIMIT_BYTES = 1 << 30
+MEMORY_LIMIT_BYTES = 64 << 20
+"""Features larger than this (all splits together) go to disk with ``--feature-cache auto``
+(2048-wide features: about 8,000 images)."""
 
 
 def choose_mode(requested: str, examples: int, feature_dim: int) -> str:
@@ -30,44 +37,94 @@ def choose_mode(requested: str, examples: int, feature_dim: int) -> str:
 def compute_features(model, dataset, count: int, feature_dim: int, mode: str, folder: Path, name: str,
                      verbose: int = 0) -> np.ndarray:
     """Run ``model`` over ``dataset`` once; an array in memory or a memory-mapped file."""
+    return compute_split_features(model, [(name, dataset, count)], feature_dim, mode, folder, verbose=verbose)[0]
+
+
+def compute_split_features(model, parts: list[tuple[str, object, int]], feature_dim: int, mode: str, folder: Path,
+                           verbose: int = 0) -> list[np.ndarray]:
+    """The features of every ``(name, dataset, count)`` part, from one pass of ``model`` over
+    their batches one after the other (one ``predict``: one trace, one input pipeline)."""
     if mode == "memory":
-        return np.asarray(model.predict(dataset, verbose=verbose), dtype=np.float32)
+        batches = parts[0][1]
+        for _, dataset, _ in parts[1:]:
+            batches = batches.concatenate(dataset)
+        rows = np.asarray(model.predict(batches, verbose=verbose), dtype=np.float32)
+        check_rows(len(rows), sum(count for _, _, count in parts), "+".join(name for name, _, _ in parts))
+        bounds = np.cumsum([0] + [count for _, _, count in parts])
+        return [rows[start:end] for start, end in zip(bounds, bounds[1:])]
     folder.mkdir(parents=True, exist_ok=True)
-    path, marker = folder / f"{name}.npy", folder / f"{name}.json"
-    cached = cached_features(path, marker, count, feature_dim)
-    if cached is not None:
-        return cached
-    marker.unlink(missing_ok=True)  # from here until the new marker, the file is not to be trusted
-    tmp = folder / f".{name}.npy.partial"
-    size = count * feature_dim * 4
-    try:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(count, feature_dim))
-        reserve_space(tmp)  # a full disk fails here, in words, not as a crash on a page write later
-    except OSError as error:
-        tmp.unlink(missing_ok=True)
-        if is_out_of_space(error):
-            raise out_of_space(folder, f"the '{name}' feature cache", size,
-                               "free space, or use --feature-cache memory") from None
-        raise
-    rows = 0
-    try:
-        for images, _ in dataset:
-            batch = np.asarray(model.predict_on_batch(images), dtype=np.float32)
-            out[rows:rows + len(batch)] = batch
-            rows += len(batch)
-        out.flush()
-    except BaseException:
-        del out
-        tmp.unlink(missing_ok=True)
-        raise
-    del out
+    cached = [cached_features(folder / f"{name}.npy", folder / f"{name}.json", count, feature_dim)
+              for name, _, count in parts]
+    todo = [part for part, have in zip(parts, cached) if have is None]
+    if todo:
+        batches = todo[0][1]
+        for _, dataset, _ in todo[1:]:
+            batches = batches.concatenate(dataset)
+        _write_features(model, batches, todo, feature_dim, folder)
+    return [have if have is not None else np.load(folder / f"{name}.npy", mmap_mode="r")
+            for (name, _, _), have in zip(parts, cached)]
+
+
+def check_rows(rows: int, count: int, name: str) -> None:
     if rows != count:
-        tmp.unlink()
         raise ZooError(f"computing the '{name}' features: the images gave {rows} rows for a split of {count}; "
                        "nothing was cached")
-    os.replace(tmp, path)
-    atomic_write_text(marker, json.dumps({"count": count, "feature_dim": feature_dim}))
-    return np.load(path, mmap_mode="r")
+
+
+def _write_features(model, batches, parts, feature_dim: int, folder: Path) -> None:
+    """Stream ``model``'s outputs over ``batches`` into each part's file, in order; markers last."""
+    files = []
+    names, total = "+".join(name for name, _, _ in parts), sum(count for _, _, count in parts)
+    try:
+        for name, _, count in parts:
+            (folder / f"{name}.json").unlink(missing_ok=True)  # until the new marker, the file is not to be trusted
+            files.append(_open_partial(folder, name, count, feature_dim))
+        index, written, rows = 0, 0, 0
+        for images, _ in batches:
+            batch = np.asarray(model.predict_on_batch(images), dtype=np.float32)
+            rows += len(batch)
+            while len(batch) and index < len(parts):
+                take = min(len(batch), parts[index][2] - written)
+                files[index][1].write(np.ascontiguousarray(batch[:take]).tobytes())
+                batch, written = batch[take:], written + take
+                if written == parts[index][2]:
+                    index, written = index + 1, 0
+        check_rows(rows, total, names)
+        for (name, _, count), (tmp, handle) in zip(parts, files):
+            handle.close()
+            os.replace(tmp, folder / f"{name}.npy")
+            atomic_write_text(folder / f"{name}.json", json.dumps({"count": count, "feature_dim": feature_dim}))
+    except BaseException as error:
+        for tmp, handle in files:
+            handle.close()
+            tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and is_out_of_space(error):
+            raise out_of_space(folder, "the feature cache", sum(c for _, _, c in parts) * feature_dim * 4,
+                               "free space, or use --feature-cache memory") from None
+        raise
+
+
+def _open_partial(folder: Path, name: str, count: int, feature_dim: int):
+    """``(path, handle)`` of a ``.npy`` of ``count`` rows whose blocks are already allocated (a full
+    disk fails here, in words), positioned at the first row."""
+    tmp = folder / f".{name}.npy.partial"
+    handle = open(tmp, "w+b")
+    try:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False,
+                                                      "shape": (count, feature_dim)})
+        start = handle.tell()
+        handle.truncate(start + count * feature_dim * 4)
+        handle.flush()
+        reserve_space(tmp)
+        handle.seek(start)
+    except BaseException as error:
+        handle.close()
+        tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and is_out_of_space(error):
+            raise out_of_space(folder, f"the '{name}' feature cache", count * feature_dim * 4,
+                               "free space, or use --feature-cache memory") from None
+        raise
+    return tmp, handle
 
 
 def cached_features(path: Path, marker: Path, count: int, feature_dim: int) -> np.ndarray | None:
@@ -79,6 +136,20 @@ def cached_features(path: Path, marker: Path, count: int, feature_dim: int) -> n
     except (OSError, ValueError):  # no marker or file, or a file cut short
         return None
     return features if features.shape == (count, feature_dim) and features.dtype == np.float32 else None
+
+
+def read_rows(features: np.memmap, rows: np.ndarray) -> np.ndarray:
+    """``features[rows]`` read from its file (``pread``), not through the mapping: the pages do
+    not stay resident in this process."""
+    width = features.shape[1] * 4
+    out = np.empty((len(rows), features.shape[1]), np.float32)
+    fd = os.open(features.filename, os.O_RDONLY)
+    try:
+        for i, row in enumerate(rows):
+            out[i] = np.frombuffer(os.pread(fd, width, features.offset + int(row) * width), np.float32)
+    finally:
+        os.close(fd)
+    return out
 
 
 def feature_dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int):
@@ -98,7 +169,7 @@ def feature_dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, s
 
     def read(index):
         rows = np.sort(index)  # in file order: sequential reads; a batch's order does not matter
-        return np.asarray(features[rows], dtype=np.float32), labels[rows]
+        return read_rows(features, rows), labels[rows]
 
     def read_batch(index):
         x, y = tf.numpy_function(read, [index], (tf.float32, tf.int64), stateful=False)

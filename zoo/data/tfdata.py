@@ -34,6 +34,11 @@ IN_GRAPH_LIMIT = 512 << 20
 """In-memory arrays larger than this (bytes) are streamed from NumPy instead of being
 embedded in the ``tf.data`` graph, which cannot hold constants over 2 GB."""
 
+MEMORY_CACHE_LIMIT = 1 << 30
+"""``cache=True`` keeps decoded images in memory only up to this many bytes (float32 at the
+model's size: about 9,000 images at 96 px); a larger split is decoded anew each pass, so
+memory stays flat however large the dataset (cache to files with a path instead)."""
+
 
 # -- the pipeline --------------------------------------------------------------------
 
@@ -152,8 +157,9 @@ def make_tf_dataset(split: Split, *, image_size: int, channels: int = 3, batch_s
                     map_images: Callable | None = None):
     """Batches ``(float32 images (B, S, S, C) in [0, 255], int64 labels)`` of one split.
 
-    ``cache`` keeps decoded, resized images in memory (True) or in files with that
-    path prefix (a str), so later epochs skip decoding; shuffling (by ``seed``, anew
+    ``cache`` keeps decoded, resized images in memory (True, for splits up to
+    :data:`MEMORY_CACHE_LIMIT`) or in files with that path prefix (a str), so later epochs
+    skip decoding; shuffling (by ``seed``, anew
     each epoch) and augmentation come after the cache. Pass ``augment`` for training
     only. ``map_images``, if given, is applied to each float32 image batch last.
     """
@@ -174,7 +180,7 @@ def make_tf_dataset(split: Split, *, image_size: int, channels: int = 3, batch_s
         if isinstance(cache, (str, os.PathLike)):
             Path(cache).parent.mkdir(parents=True, exist_ok=True)
             dataset = dataset.cache(str(cache))
-        else:
+        elif len(split) * image_size * image_size * channels * 4 <= MEMORY_CACHE_LIMIT:
             dataset = dataset.cache()
     if shuffle:
         dataset = dataset.shuffle(min(len(split), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
