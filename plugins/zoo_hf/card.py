@@ -1,11 +1,13 @@
 """The model card (``README.md``) pushed with an adapter: Hub metadata, what was trained, usage.
 
-Everything comes from the run's ``config.json`` and ``metrics.json``; optional fields
+Everything comes from the run's record (``config.json``, pushed as ``zoo.json``) and ``metrics.json``; optional fields
 may be missing and are then left out. Local paths never reach the card: a dataset
 given as ``folder:/home/me/photos`` is named ``folder:photos``.
 
-The usage section shows zoo's commands and, when the push carries ``model.keras``, how to
-load that full model with plain Keras; every line is pinned to the pushed commit. It adds
+The usage section shows zoo's commands and, when the push carries the full model (Keras' folder
+layout at the repository's root), how to load it with plain Keras: ``keras.saving.load_model("hf://...")``
+as it is (it takes no revision) and the same files pinned to the pushed commit; every other line
+is pinned to that commit. It adds
 a head-on-``keras.applications`` snippet only when that rebuilds exactly zoo's model: an
 unchanged backbone with global average pooling, whose ``preprocess_input`` is the
 preprocessing zoo applied (:func:`plain_keras_obstacle` says why not otherwise). The
@@ -20,7 +22,9 @@ from typing import Any
 from zoo_hf.card_metadata import get as _get
 from zoo_hf.card_metadata import metadata, public_dataset_name
 
-FULL_MODEL = "model.keras"  # zoo.api.FULL_MODEL, named here so rendering a card imports nothing of the core
+# zoo.api.FULL_MODEL_FILES and zoo.api.HUB_RECORD, named here so rendering a card imports nothing of the core
+FULL_MODEL_FILES = ("config.json", "metadata.json", "model.weights.h5")
+RECORD = "zoo.json"
 
 
 def _cell(value: Any) -> str:
@@ -172,7 +176,7 @@ def _input(config: dict, resize: str | None) -> list[str]:
            f"(`{backbone.get('preprocessing', '?')}`"
            + (f", `--normalization {_get(backbone, 'normalization', 'mode')}`"
               if _get(backbone, "normalization", "mode", default="backbone") != "backbone" else "")
-           + ") inside. It gives one probability per class, in the order of `class_names` in `config.json`."]
+           + f") inside. It gives one probability per class, in the order of `class_names` in `{RECORD}`."]
     if resize:
         out += ["", "zoo resizes " + resize.replace("SIZE", str(size or "SIZE")) + "; another resize (cropping, "
                 "keeping the aspect ratio, another filter) feeds the model other pixels and gives other probabilities."]
@@ -209,22 +213,67 @@ def _training(config: dict) -> list[str]:
     return out
 
 
-def _full_model_snippet(config: dict, repo_id: str, pin: str | None) -> str:
+def _full_model_snippets(config: dict, repo_id: str, pin: str | None) -> tuple[str, str]:
+    """Plain Keras from the Hub: ``hf://`` as Keras reads it (the main branch now), and the same files pinned."""
     backbone = config.get("backbone") or {}
     size, channels = backbone.get("input_size") or 224, int(backbone.get("channels") or 3)
-    rev = f', revision="{pin}"' if pin else ""
-    return (
-        "import keras\n"
-        "import numpy as np\n"
-        "from huggingface_hub import hf_hub_download\n"
-        "\n"
-        f'model = keras.saving.load_model(hf_hub_download("{repo_id}", "{FULL_MODEL}"{rev}), safe_mode=True)\n'
+    use = (
         f"class_names = {list(config.get('class_names') or [])!r}\n"
         "\n"
         f"images = np.zeros((1, {size}, {size}, {channels}), dtype=\"float32\")  # your RGB images, values in [0, 255]\n"
         "probabilities = model.predict(images)\n"
         "print([class_names[i] for i in np.argmax(probabilities, axis=-1)])\n"
     )
+    literal = (
+        "import keras\n"
+        "import numpy as np\n"
+        "\n"
+        f'model = keras.saving.load_model("hf://{repo_id}")  # safe_mode is on by default\n'
+        f"{use}"
+    )
+    files = ", ".join(f'"{name}"' for name in FULL_MODEL_FILES)
+    rev = f'revision="{pin}", ' if pin else ""
+    pinned = (
+        "import keras\n"
+        "import numpy as np\n"
+        "from huggingface_hub import snapshot_download\n"
+        "\n"
+        f'folder = snapshot_download("{repo_id}", {rev}allow_patterns=[{files}])\n'
+        "model = keras.saving.load_model(folder, safe_mode=True)\n"
+        f"{use}"
+    )
+    return literal, pinned
+
+
+def _plain_keras(config: dict, repo_id: str, revision: str | None, pin: str | None, full_model) -> list[str]:
+    """How to load the full model without zoo, or why this push has none."""
+    if getattr(full_model, "path", None):
+        literal, pinned = _full_model_snippets(config, repo_id, pin)
+        files = ", ".join(f"`{name}`" for name in FULL_MODEL_FILES)
+        out = ["With plain Keras, no zoo needed: the repository's root holds the whole model (preprocessing, backbone, "
+               f"head; stock Keras layers only, so it loads with `safe_mode=True`) in Keras' own folder layout ({files}), "
+               "which Keras reads straight from the Hub:", "",
+               "```python", literal.rstrip("\n"), "```", "",
+               "`keras.saving.load_model(\"hf://...\")` takes no revision: it loads what the `main` branch holds when "
+               "it is called." + (f" This push went to the `{revision}` branch, so `main` may hold another model or "
+                                  "none." if revision and revision != "main" else "")
+               + " To load exactly the files this card describes, pin the commit with `huggingface_hub`:", "",
+               "```python", pinned.rstrip("\n"), "```", ""]
+        check = full_model.check or {}
+        if check:
+            out += ["Before this push, the full model was loaded in a Python process without zoo and compared with "
+                    f"zoo's model on {check.get('images')} images ({check.get('images_from')}): top-1 agreement "
+                    f"{_metric(check.get('top1_agreement'))}, largest probability difference "
+                    f"{check.get('max_prob_diff', 0):.1e}.", ""]
+        return out
+    reason = getattr(full_model, "reason", None)
+    why = (reason.removeprefix("no full model for plain Keras: ") if reason
+           else "it was pushed with `zoo push --no-full-model`")
+    out = [f"This push has no full model for plain Keras ({why}), so `keras.saving.load_model(\"hf://{repo_id}\")` "
+           "cannot load it"]
+    if reason:
+        out[0] += "; `zoo export RUN --format savedmodel|tflite|onnx` writes the whole model for other runtimes"
+    return [out[0] + ".", ""]
 
 
 def _usage(config: dict, repo_id: str, revision: str | None, commit: str | None, full_model) -> list[str]:
@@ -232,24 +281,11 @@ def _usage(config: dict, repo_id: str, revision: str | None, commit: str | None,
     ref = f"hf://{repo_id}" + (f"@{pin}" if pin else "")
     out = ["## Usage", ""]
     if commit:
-        out += [f"Every line below is pinned to commit `{commit}`, which holds the files this card describes.", ""]
+        out += [f"Every line below but the `hf://` load is pinned to commit `{commit}`, which holds the files this "
+                "card describes.", ""]
     out += ["With zoo, which verifies every file's checksum before loading:", "",
             "```bash", f"zoo pull {ref}", f"zoo predict {ref} IMAGES...", "```", ""]
-    if getattr(full_model, "path", None):
-        check = full_model.check or {}
-        out += [f"With plain Keras and `huggingface_hub`, no zoo needed: `{FULL_MODEL}` is the whole model "
-                "(preprocessing, backbone, head; stock Keras layers only, so it loads with `safe_mode=True`):", "",
-                "```python", _full_model_snippet(config, repo_id, pin).rstrip("\n"), "```", ""]
-        if check:
-            out += [f"Before this push, `{FULL_MODEL}` was loaded in a Python process without zoo and compared with "
-                    f"zoo's model on {check.get('images')} images ({check.get('images_from')}): top-1 agreement "
-                    f"{_metric(check.get('top1_agreement'))}, largest probability difference "
-                    f"{check.get('max_prob_diff', 0):.1e}.", ""]
-        out += ["Keras' own `keras.saving.load_model(\"hf://...\")` reads a repository's top-level `config.json` as a "
-                "Keras model config; here that file is zoo's adapter record, so download `model.keras` as above.", ""]
-    elif getattr(full_model, "reason", None):
-        out += [f"This push has no `{FULL_MODEL}` ({full_model.reason.removeprefix(f'no {FULL_MODEL}: ')}); "
-                "`zoo export RUN --format savedmodel|tflite|onnx` writes the whole model for other runtimes.", ""]
+    out += _plain_keras(config, repo_id, revision, pin, full_model)
     snippet = keras_snippet(config, repo_id, pin)
     if snippet:
         out += ["With plain Keras and `huggingface_hub`, from the adapter itself (the head is a standard Keras model "
@@ -264,10 +300,12 @@ def _files(config: dict, full_model) -> list[str]:
     files = config.get("files") or {}
     out = ["## Files", "", "| file | sha256 |", "| --- | --- |",
            *(f"| `{_cell(f)}` | `{digest}` |" for f, digest in sorted(files.items())),
-           "", "`config.json` records these checksums; `zoo pull` refuses files that do not match them."]
+           "", f"`{RECORD}`, zoo's record of the run, holds these checksums; `zoo pull` refuses files that do not match "
+           "them."]
     if getattr(full_model, "path", None):
-        out += ["", f"`{FULL_MODEL}` (the full model for plain Keras) is not among them: zoo neither downloads nor "
-                "loads it, and rebuilds the model from the adapter's files instead."]
+        files = ", ".join(f"`{name}`" for name in FULL_MODEL_FILES)
+        out += ["", f"The full model for plain Keras ({files}) is not among them: zoo neither downloads nor loads it, "
+                "and rebuilds the model from the adapter's files instead."]
     return out
 
 
