@@ -1,23 +1,23 @@
 """The Hugging Face Hub client behind ``hf://``: push, pull and list cached adapters.
 
 Uploads go through ``huggingface_hub.HfApi`` (``create_repo``, ``create_branch``,
-``create_commit``): one commit holds the adapter's files (its record as ``zoo.json``), the full
-model for plain Keras at the root in Keras' folder layout (``config.json``, ``metadata.json``,
-``model.weights.h5``: what ``keras.saving.load_model("hf://OWNER/REPO")`` reads; unless the push
-leaves it out), a generated model card and the removal of adapter and full-model files the
-previous version had and this one lacks, so a revision always holds exactly one adapter. A second commit then rewrites only the card, its usage lines pinned
-to the first commit (a card cannot name the commit that holds it); both hold the same
-files otherwise, and the second is the one reported. The card and the published copy of
-``config.json`` (local paths removed: :func:`zoo.run.hub.shareable_config`) are made in
-memory; the run folder is only read. Downloads go through ``snapshot_download`` and
-the HF cache, restricted to the adapter's file types and without the full model's files
-(``zoo.api.NEVER_LOADED_FILES``), so nothing else in a repository (code, pickles, the Keras model) is
-ever fetched; only a repository without ``zoo.json``, an adapter pushed before it, has its
-``config.json`` (then zoo's record) fetched afterwards. A pull pinned to a commit that is fully cached needs
-no network; any other pull asks the Hub first, so a refused token or an unreachable
-server is an error rather than a silent stale copy. ``HF_HUB_OFFLINE=1`` serves
-pulls from the cache only. Every request is bounded by ``ZOO_CONNECT_TIMEOUT`` and
-``ZOO_READ_TIMEOUT`` (:mod:`zoo_hf.network`).
+``create_commit``): one commit holds the adapter's files (its record as ``zoo.json``), the
+full model for plain Keras at the root in Keras' folder layout (``config.json``,
+``metadata.json``, ``model.weights.h5``: what ``keras.saving.load_model("hf://OWNER/REPO")``
+reads; unless the push leaves it out), a generated model card and the removal of adapter and
+full-model files the previous version had and this one lacks, so a revision always holds
+exactly one adapter. A second commit then rewrites only the card, its usage lines pinned to the
+first commit (a card cannot name the commit that holds it); both hold the same files otherwise,
+and the second is the one reported. The card and the published record (local paths removed:
+:func:`zoo.run.hub.shareable_config`) are made in memory; the run folder is only read.
+Downloads go through ``snapshot_download`` and the HF cache, restricted to the adapter's file
+types and without the full model's files (``zoo.api.NEVER_LOADED_FILES``), so nothing else in a
+repository (code, pickles, the Keras model) is ever fetched; only a revision without
+``zoo.json``, an adapter pushed before it, has its ``config.json`` (then zoo's record) fetched
+afterwards. A pull pinned to a commit that is fully cached needs no network; any other pull
+asks the Hub first, so a refused token or an unreachable server is an error rather than a
+silent stale copy. ``HF_HUB_OFFLINE=1`` serves pulls from the cache only. Every request is
+bounded by ``ZOO_CONNECT_TIMEOUT`` and ``ZOO_READ_TIMEOUT`` (:mod:`zoo_hf.network`).
 """
 
 from __future__ import annotations
