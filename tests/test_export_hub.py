@@ -171,6 +171,14 @@ def test_an_adapter_pushed_the_old_way_still_pulls_verifies_and_loads(runs, zoo,
     refused = zoo("pull", f"hf://{repo}")
     assert refused.exit_code == 1 and "head.keras: sha256 mismatch" in refused.stderr, refused
 
+    # the next push by this zoo replaces the old layout: no root config.json or model.keras is left behind
+    monkeypatch.setenv("HF_TOKEN", hub_env.tokens["alice"])
+    pushed = zoo("push", "--no-full-model", str(run), repo, "--json")
+    assert pushed.exit_code == 0, pushed
+    tree = hub_env.server.store.git(repo, "ls-tree", "--name-only", json.loads(pushed.stdout)["commit"]).split()
+    assert sorted(tree) == sorted([*config["files"], "zoo.json", "README.md", ".gitattributes"]), tree
+    assert zoo("pull", f"hf://{repo}").exit_code == 0
+
 
 def test_card_of_a_pushed_run_field_by_field(runs, zoo, hub_env, monkeypatch):
     import huggingface_hub.constants as constants
