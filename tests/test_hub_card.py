@@ -151,8 +151,9 @@ def test_full_model_usage_on_a_branch_and_without_a_full_model():
     """With the full model: hf:// as Keras reads it (main, no revision) and the same files pinned; on a
     branch the card says that hf:// reads main. Without it (TF Hub runs, --no-full-model): why, and hf:// is
     said not to work."""
-    from zoo.api import FULL_MODEL_FILES, HUB_RECORD, FullModel
     from zoo_hf import card as card_module
+
+    from zoo.api import FULL_MODEL_FILES, HUB_RECORD, FullModel
 
     assert (card_module.FULL_MODEL_FILES, card_module.RECORD) == (FULL_MODEL_FILES, HUB_RECORD)  # the core's names
     pushed = FullModel(path=Path("/tmp/keras-model"),
