@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hubtools import hub, hub_env  # noqa: F401 (fixtures)
+from hubtools import dead_endpoint, hub, hub_env  # noqa: F401 (fixtures)
 from imagegen import make_shapes_folder
 
 from zoo.testing import make_image_folder
@@ -158,6 +158,10 @@ def test_an_adapter_pushed_the_old_way_still_pulls_verifies_and_loads(runs, zoo,
     path = Path(json.loads(pulled.stdout)["path"])
     assert path.name == commit
     assert sorted(p.name for p in path.iterdir()) == sorted([*config["files"], "config.json", "README.md"])
+    monkeypatch.setenv("HF_ENDPOINT", dead_endpoint())  # its cached commit is served with no server, as before
+    cached = zoo("pull", f"hf://{repo}@{commit}")
+    assert cached.exit_code == 0 and Path(cached.stdout.strip()) == path, cached
+    monkeypatch.setenv("HF_ENDPOINT", hub_env.url)
     files = some_images(runs["shapes"])
     local = probabilities(zoo("predict", str(run), *files, "--top-k", "3", "--json"), config["class_names"])
     remote = probabilities(zoo("predict", f"hf://{repo}@{commit}", *files, "--top-k", "3", "--json"),
