@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hubtools import hub, hub_env  # noqa: F401 (fixtures)
 from imagegen import make_shapes_folder
 
 FAST = ["--backbone", "alexnet-small", "--weights", "none", "--image-size", "32", "--batch-size", "16"]
@@ -191,9 +192,10 @@ def test_bad_export_requests_are_usage_errors(args, message, ft_run, zoo):
 
 
 @pytest.mark.slow
-def test_tfhub_backbone_exports_whole_graphs_but_no_keras_file(shapes, images, zoo, tmp_path):
+def test_tfhub_backbone_exports_whole_graphs_but_no_keras_file(shapes, images, zoo, tmp_path, hub_env, monkeypatch):
     """A .keras file would need zoo's HubModule class and the module's folder; the SavedModel and TFLite
-    files hold the module itself and work, without zoo, after the folder is gone."""
+    files hold the module itself and work, without zoo, after the folder is gone. Pushed, such a run has
+    no full model for plain Keras at its repository's root, and its card says why."""
     from test_tfhub import export_hub_style
 
     files, pixels = images
@@ -209,6 +211,17 @@ def test_tfhub_backbone_exports_whole_graphs_but_no_keras_file(shapes, images, z
     for fmt, out in (("savedmodel", "served"), ("tflite", "m.tflite")):
         done = zoo("export", str(run), "--format", fmt, "--out", str(tmp_path / out))
         assert done.exit_code == 0, done
+    monkeypatch.setenv("HF_TOKEN", hub_env.tokens["alice"])
+    pushed = zoo("push", str(run), "alice/shapes-tfhub", "--json")
+    assert pushed.exit_code == 0, pushed
+    result = json.loads(pushed.stdout)
+    assert result["full_model"] is None and "is HubModule from zoo_tfhub.layer" in result["full_model_missing"]
+    store = hub_env.server.store
+    tree = store.git("alice/shapes-tfhub", "ls-tree", "--name-only", result["commit"]).split()
+    assert "zoo.json" in tree and not {"config.json", "metadata.json", "model.weights.h5", "model.keras"} & set(tree)
+    card = store.git("alice/shapes-tfhub", "show", f"{result['commit']}:README.md")
+    assert "This push has no full model for plain Keras (its layer" in card and "is HubModule from zoo_tfhub" in card
+    assert 'so `keras.saving.load_model("hf://alice/shapes-tfhub")` cannot load it' in card
     expected = zoo_probabilities(zoo, run, files)
     shutil.move(module, tmp_path / "elsewhere")
     np.save(tmp_path / "x.npy", pixels)

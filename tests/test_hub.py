@@ -95,10 +95,10 @@ def test_push_pull_round_trip_with_card(zoo, alice, adapter_v1):
     config = json.loads((adapter_v1 / "config.json").read_text())
     names = list(config["files"])
     assert file_sums(path, names) == file_sums(adapter_v1, names)
-    assert sorted(p.name for p in path.iterdir()) == sorted([*names, "config.json", "README.md"])  # nothing else
+    assert sorted(p.name for p in path.iterdir()) == sorted([*names, "zoo.json", "README.md"])  # nothing else
     from zoo.run.hub import shareable_config
 
-    published = json.loads((path / "config.json").read_text())
+    published = json.loads((path / "zoo.json").read_text())  # the record, under its name on the Hub
     assert published == shareable_config(config) and published["training"]["dataset"] == "folder:pets"
 
     from huggingface_hub import ModelCard
@@ -238,7 +238,7 @@ def test_private_repo_and_tokens_never_leak(zoo, alice, adapter_v1, monkeypatch)
     assert "refused the token" in one_error_line(zoo("pull", "hf://alice/pets-private"))
 
     seen = [pushed.stdout, pushed.stderr, wrong.stdout, wrong.stderr, pulled.stdout, pulled.stderr,
-            (path / "README.md").read_text(), (path / "config.json").read_text(), Path("registry.toml").read_text()]
+            (path / "README.md").read_text(), (path / "zoo.json").read_text(), Path("registry.toml").read_text()]
     assert not [text for text in seen if token in text]
 
 
@@ -322,7 +322,7 @@ def test_tampered_adapters_are_refused(zoo, alice, adapter_v1, tmp_path):
     # An adapter that lists a file type zoo never loads is refused before anything is used.
     config = json.loads((adapter_v1 / "config.json").read_text())
     config["files"]["setup.py"] = "0" * 64
-    api.upload_file(path_or_fileobj=json.dumps(config).encode(), path_in_repo="config.json",
+    api.upload_file(path_or_fileobj=json.dumps(config).encode(), path_in_repo="zoo.json",
                     repo_id="alice/pets-tamper", commit_message="sneak code in")
     api.upload_file(path_or_fileobj=b"print('hi')", path_in_repo="setup.py", repo_id="alice/pets-tamper",
                     commit_message="sneak code in")
@@ -339,16 +339,16 @@ def test_pulled_adapters_hold_only_recorded_files(zoo, alice, adapter_v1):
     api.upload_file(path_or_fileobj=b'{"labels": "swapped"}', path_in_repo="extra.json", repo_id="alice/pets-extra",
                     commit_message="an unrecorded file of an allowed type")
     line = one_error_line(zoo("pull", "hf://alice/pets-extra"))
-    assert line.endswith("carries 'extra.json', which its config.json does not record with a sha256; refusing it")
+    assert line.endswith("carries 'extra.json', which its zoo.json does not record with a sha256; refusing it")
 
-    config = json.loads((alice.server.store.git("alice/pets-extra", "show", f"{commit}:config.json")))
+    config = json.loads((alice.server.store.git("alice/pets-extra", "show", f"{commit}:zoo.json")))
     del config["files"]["head.keras"]  # a head that nothing verifies
     api.create_commit("alice/pets-extra", [
         CommitOperationDelete(path_in_repo="extra.json"),
-        CommitOperationAdd(path_in_repo="config.json", path_or_fileobj=json.dumps(config).encode())],
+        CommitOperationAdd(path_in_repo="zoo.json", path_or_fileobj=json.dumps(config).encode())],
         commit_message="unrecord the head")
     line = one_error_line(zoo("pull", "hf://alice/pets-extra"))
-    assert "its config.json records no sha256 for head.keras, so the head cannot be verified" in line
+    assert "its zoo.json records no sha256 for head.keras, so the head cannot be verified" in line
 
     assert zoo("pull", f"hf://alice/pets-extra@{commit}").exit_code == 0  # the pushed commit itself is fine
 
@@ -364,7 +364,7 @@ def test_pushed_config_has_no_local_paths(zoo, alice, tmp_path):
     commit = pushed_commit(zoo("push", "--no-full-model", str(run), "alice/pets-paths"))
     assert tree_state(run) == before and str(tmp_path) in (run / "config.json").read_text()  # the run keeps its paths
 
-    text = alice.server.store.git("alice/pets-paths", "show", f"{commit}:config.json")
+    text = alice.server.store.git("alice/pets-paths", "show", f"{commit}:zoo.json")
     card = alice.server.store.git("alice/pets-paths", "show", f"{commit}:README.md")
     assert str(tmp_path) not in text and str(tmp_path) not in card
     published = json.loads(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,3 +145,39 @@ def test_input_contract_and_pinned_usage():
     assert "zoo resizes the whole image to 64 x 64" in card.text
     assert f"zoo pull hf://bob/da@{'c' * 40}" in card.text
     assert f'hf_hub_download("bob/da", "head.keras", revision="{"c" * 40}")' in card.text
+
+
+def test_full_model_usage_on_a_branch_and_without_a_full_model():
+    """With the full model: hf:// as Keras reads it (main, no revision) and the same files pinned; on a
+    branch the card says that hf:// reads main. Without it (TF Hub runs, --no-full-model): why, and hf:// is
+    said not to work."""
+    from zoo_hf import card as card_module
+
+    from zoo.api import FULL_MODEL_FILES, HUB_RECORD, FullModel
+
+    assert (card_module.FULL_MODEL_FILES, card_module.RECORD) == (FULL_MODEL_FILES, HUB_RECORD)  # the core's names
+    pushed = FullModel(path=Path("/tmp/keras-model"),
+                       check={"images": 8, "images_from": "seeded random pixels", "top1_agreement": 1.0,
+                              "max_prob_diff": 0.0})
+    text = parse(render(base_config(), {}, "bob/da", "experiment", commit="c" * 40, full_model=pushed)).text
+    literal, pinned, *_ = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert 'model = keras.saving.load_model("hf://bob/da")' in literal
+    assert ('snapshot_download("bob/da", revision="' + "c" * 40 + '", allow_patterns=["config.json", '
+            '"metadata.json", "model.weights.h5"])') in pinned
+    ast.parse(literal), ast.parse(pinned)
+    assert "This push went to the `experiment` branch, so `main` may hold another model or none." in text
+    assert "on 8 images (seeded random pixels): top-1 agreement 1.0000" in text
+    assert "The full model for plain Keras (`config.json`, `metadata.json`, `model.weights.h5`) is not among" in text
+
+    on_main = parse(render(base_config(), {}, "bob/da", "main", commit="c" * 40, full_model=pushed)).text
+    assert "branch, so `main`" not in on_main
+
+    tfhub = FullModel(reason="no full model for plain Keras: its layer 'hub' is HubModule from zoo_tfhub.layer, "
+                             "which plain Keras cannot rebuild without that package")
+    text = parse(render(base_config(), {}, "bob/hub", "main", commit="c" * 40, full_model=tfhub)).text
+    assert ("This push has no full model for plain Keras (its layer 'hub' is HubModule from zoo_tfhub.layer, which "
+            'plain Keras cannot rebuild without that package), so `keras.saving.load_model("hf://bob/hub")` cannot '
+            "load it; `zoo export RUN --format savedmodel|tflite|onnx`") in text
+    assert "snapshot_download" not in text
+    alone = parse(render(base_config(), {}, "bob/fe", "main", commit="c" * 40)).text
+    assert "(it was pushed with `zoo push --no-full-model`), so `keras.saving.load_model(\"hf://bob/fe\")`" in alone

@@ -41,7 +41,7 @@ def test_private_push_and_pull_on_the_real_hub(zoo, monkeypatch, tmp_path):
         path = Path(json.loads(pulled.stdout)["path"])
         config = json.loads((run / "config.json").read_text())
         assert file_sums(path, config["files"]) == file_sums(run, config["files"])
-        assert json.loads((path / "config.json").read_text()) == shareable_config(config)  # no local paths
+        assert json.loads((path / "zoo.json").read_text()) == shareable_config(config)  # no local paths
         assert LIVE_TOKEN not in pushed.stdout + pushed.stderr + (path / "README.md").read_text()
     finally:
         api.delete_repo(repo_id, missing_ok=True)

@@ -68,7 +68,7 @@ def test_trained_adapter_round_trip_and_plain_keras_use(zoo, alice, local_resnet
     assert remote_eval.exit_code == 0, remote_eval
     assert json.loads(remote_eval.stdout)["n"] == 36
     published = json.loads(zoo("pull", "alice/shapes-resnet50", "--json").stdout)["path"]
-    published_text = (Path(published) / "config.json").read_text()
+    published_text = (Path(published) / "zoo.json").read_text()
     assert str(tmp_path) not in published_text and json.loads(published_text)["training"]["dataset"] == "folder:shapes"
 
     again = zoo("train", "--from", "hf://alice/shapes-resnet50", "--dataset", f"folder:{shapes}", "--epochs", "1",

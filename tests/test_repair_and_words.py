@@ -73,7 +73,7 @@ def test_zoo_info_says_when_a_cached_file_fails_its_pin(vgg_reference, zoo):
 def test_pull_force_repairs_a_damaged_cached_adapter(zoo, hub_env, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_TOKEN", hub_env.tokens["alice"])
     run = make_adapter(tmp_path / "run", seed=4)
-    pushed = zoo("push", str(run), "alice/repair")
+    pushed = zoo("push", "--no-full-model", str(run), "alice/repair")  # its ImageNet base weights are not here
     commit = pushed.stdout.split("@")[1].split()[0]
     ref = f"hf://alice/repair@{commit}"
     snapshot = Path(zoo("pull", ref).stdout.strip())
@@ -88,7 +88,7 @@ def test_pull_force_repairs_a_damaged_cached_adapter(zoo, hub_env, monkeypatch, 
 
 def test_a_dead_hub_suggests_the_cache_only_when_there_is_a_copy(zoo, hub_env, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_TOKEN", hub_env.tokens["alice"])
-    pushed = zoo("push", str(make_adapter(tmp_path / "run", seed=5)), "alice/dead")
+    pushed = zoo("push", "--no-full-model", str(make_adapter(tmp_path / "run", seed=5)), "alice/dead")
     assert pushed.exit_code == 0, pushed
     monkeypatch.setenv("HF_ENDPOINT", dead_endpoint())
     [never] = errors(zoo("pull", "hf://alice/never-pulled"))

@@ -32,13 +32,14 @@ Training (for a strategy's trainer)
     program (the ``zoo train`` of Python).
 Run folders (for a hub client, or a command that uses trained runs)
     ``RunFolder``, ``read_run_folder``, ``open_run``, ``evaluate_run``; file names
-    ``CONFIG``, ``HEAD``, ``BACKBONE_DELTA``, ``METRICS``, ``CARD``, ``SCHEMA``; what a hub
-    moves: ``ADAPTER_FILE_PATTERNS``, ``is_adapter_file``, ``publishable_files``,
+    ``CONFIG``, ``HEAD``, ``BACKBONE_DELTA``, ``METRICS``, ``CARD``, ``SCHEMA``; ``HUB_RECORD``
+    (the record's name on a hub, ``zoo.json``) and ``record_path`` (which file holds a folder's
+    record); what a hub moves: ``ADAPTER_FILE_PATTERNS``, ``is_adapter_file``, ``publishable_files``,
     ``shareable_config``, ``holds_recorded_files``, ``adapter_summary``, ``COMMIT`` (the
-    pattern of a pinned revision); the full model pushed beside an adapter: ``FULL_MODEL``
-    (its file name), ``FullModel`` (what a client's ``push`` gets as ``full_model``),
-    ``NEVER_LOADED_FILES`` (files a client leaves out of zoo's pulls), ``INPUT_RESIZE`` (how
-    zoo resizes images, for cards); figures: ``pyplot`` (matplotlib, headless),
+    pattern of a pinned revision); the full model pushed beside an adapter: ``FULL_MODEL_FILES``
+    (Keras' folder layout, at the repository's root), ``FullModel`` (what a client's ``push`` gets
+    as ``full_model``), ``NEVER_LOADED_FILES`` (files a client leaves out of zoo's pulls),
+    ``INPUT_RESIZE`` (how zoo resizes images, for cards); figures: ``pyplot`` (matplotlib, headless),
     ``save_figure`` (a PNG written atomically).
 Files and network
     ``atomic_write_text``, ``atomic_directory``, ``sha256_file``; full disks in zoo's words:
@@ -76,13 +77,13 @@ _WHERE = {
     "zoo.train.config": ["StageConfig"],
     "zoo.train.stage": ["run_stage"],
     "zoo.run.folder": ["RunFolder", "read_run_folder", "CONFIG", "HEAD", "BACKBONE_DELTA", "METRICS", "CARD",
-                       "SCHEMA"],
+                       "SCHEMA", "HUB_RECORD", "record_path"],
     "zoo.run.load": ["compose", "open_run"],
     "zoo.run.inference": ["evaluate_run"],
     "zoo.run.plots": ["pyplot", "save_figure"],
     "zoo.run.hub": ["ADAPTER_FILE_PATTERNS", "is_adapter_file", "publishable_files", "shareable_config",
                     "holds_recorded_files", "adapter_summary", "COMMIT", "NEVER_LOADED_FILES"],
-    "zoo.run.full_model": ["FULL_MODEL", "FullModel"],
+    "zoo.run.full_model": ["FULL_MODEL_FILES", "FullModel"],
     "zoo.run.export": ["INPUT_RESIZE"],
     "zoo.util.files": ["atomic_write_text", "atomic_directory", "sha256_file", "is_out_of_space", "out_of_space",
                        "reserve_space"],
@@ -130,7 +131,18 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
         WeightsSpec,
         load_object,
     )
-    from zoo.run.folder import BACKBONE_DELTA, CARD, CONFIG, HEAD, METRICS, SCHEMA, RunFolder, read_run_folder  # noqa: F401
+    from zoo.run.folder import (  # noqa: F401
+        BACKBONE_DELTA,
+        CARD,
+        CONFIG,
+        HEAD,
+        HUB_RECORD,
+        METRICS,
+        SCHEMA,
+        RunFolder,
+        read_run_folder,
+        record_path,
+    )
     from zoo.run.hub import (  # noqa: F401
         ADAPTER_FILE_PATTERNS,
         COMMIT,
@@ -142,7 +154,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
         shareable_config,
     )
     from zoo.run.export import INPUT_RESIZE  # noqa: F401
-    from zoo.run.full_model import FULL_MODEL, FullModel  # noqa: F401
+    from zoo.run.full_model import FULL_MODEL_FILES, FullModel  # noqa: F401
     from zoo.run.inference import evaluate_run  # noqa: F401
     from zoo.run.load import compose, open_run  # noqa: F401
     from zoo.run.plots import pyplot, save_figure  # noqa: F401

@@ -1,26 +1,26 @@
 """The model card (``README.md``) pushed with an adapter: Hub metadata, what was trained, usage.
 
-Everything comes from the run's ``config.json`` and ``metrics.json``; optional fields
-may be missing and are then left out. Local paths never reach the card: a dataset
+Everything comes from the run's record (``config.json``, pushed as ``zoo.json``) and
+``metrics.json``; optional fields may be missing and are then left out. Local paths never reach the card: a dataset
 given as ``folder:/home/me/photos`` is named ``folder:photos``.
 
-The usage section shows zoo's commands and, when the push carries ``model.keras``, how to
-load that full model with plain Keras; every line is pinned to the pushed commit. It adds
-a head-on-``keras.applications`` snippet only when that rebuilds exactly zoo's model: an
-unchanged backbone with global average pooling, whose ``preprocess_input`` is the
-preprocessing zoo applied (:func:`plain_keras_obstacle` says why not otherwise). The
-metadata header is :mod:`zoo_hf.card_metadata`.
+The usage section is :mod:`zoo_hf.card_usage`; the metadata header is :mod:`zoo_hf.card_metadata`.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from zoo_hf.card_metadata import get as _get
 from zoo_hf.card_metadata import metadata, public_dataset_name
+from zoo_hf.card_usage import (  # noqa: F401 (KERAS_PREPROCESSING, keras_applications_module: re-exported)
+    FULL_MODEL_FILES,
+    KERAS_PREPROCESSING,
+    keras_applications_module,
+    usage,
+)
 
-FULL_MODEL = "model.keras"  # zoo.api.FULL_MODEL, named here so rendering a card imports nothing of the core
+RECORD = "zoo.json"  # zoo.api.HUB_RECORD, named here so rendering a card imports nothing of the core
 
 
 def _cell(value: Any) -> str:
@@ -30,99 +30,6 @@ def _cell(value: Any) -> str:
 
 def _metric(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else _cell(value)
-
-
-KERAS_PREPROCESSING = {
-    "vgg16": "caffe", "vgg19": "caffe", "resnet": "caffe", "resnet_v2": "tf", "densenet": "torch",
-    "mobilenet": "tf", "mobilenet_v2": "tf", "nasnet": "tf", "inception_v3": "tf", "inception_resnet_v2": "tf",
-    "xception": "tf", "efficientnet": "none", "efficientnet_v2": "none", "convnext": "none", "mobilenet_v3": "none",
-}
-"""What each module's ``preprocess_input`` does, as a zoo preprocessing mode ("none": it passes
-pixels through; those models rescale inside themselves)."""
-
-
-def keras_applications_module(model: str) -> str | None:
-    """The ``keras.applications`` module whose ``preprocess_input`` belongs to ``model``."""
-    rules = [
-        (r"VGG16", "vgg16"), (r"VGG19", "vgg19"), (r"ResNet\d+V2", "resnet_v2"), (r"ResNet\d+", "resnet"),
-        (r"EfficientNetV2.*", "efficientnet_v2"), (r"EfficientNetB\d", "efficientnet"),
-        (r"ConvNeXt.*", "convnext"), (r"DenseNet\d+", "densenet"),
-        (r"MobileNetV3.*", "mobilenet_v3"), (r"MobileNetV2", "mobilenet_v2"), (r"MobileNet", "mobilenet"),
-        (r"NASNet.*", "nasnet"), (r"InceptionV3", "inception_v3"), (r"InceptionResNetV2", "inception_resnet_v2"),
-        (r"Xception", "xception"),
-    ]
-    for pattern, module in rules:
-        if re.fullmatch(pattern, model or ""):
-            return module
-    return None
-
-
-def plain_keras_obstacle(config: dict) -> str | None:
-    """Why plain Keras code cannot rebuild this adapter's model, as a sentence; None when it can."""
-    files = config.get("files") or {}
-    backbone = config.get("backbone") or {}
-    model = backbone.get("model")
-    module = keras_applications_module(model) if backbone.get("source") == "keras" else None
-    needs_zoo = "so loading this adapter needs zoo."
-    if "backbone.delta.npz" in files:
-        return "This adapter also changes backbone layers (`backbone.delta.npz`), so rebuilding it needs zoo."
-    if module is None:
-        return (f"The `{backbone.get('name', '?')}` backbone is built by zoo's `{backbone.get('source', '?')}` "
-                f"source, {needs_zoo}")
-    if "head.keras" not in files:
-        return f"The adapter records no `head.keras`, {needs_zoo}"
-    if _get(backbone, "weights", "name", default="none") == "none":
-        return f"Its backbone started from random weights that no file holds, {needs_zoo}"
-    scaling = (backbone.get("normalization") or {}).get("mode", "backbone")
-    if scaling != "backbone":
-        return f"Its input scaling (`--normalization {scaling}`) replaces the backbone's own, {needs_zoo}"
-    if "options" not in backbone:
-        return f"The run does not record how its backbone pools features, {needs_zoo}"
-    pooling = (backbone.get("options") or {}).get("pooling", "avg")
-    if pooling != "avg":
-        return f"Its backbone pools features with `{pooling}` pooling, not the average, {needs_zoo}"
-    preprocessing = backbone.get("preprocessing")
-    if preprocessing != KERAS_PREPROCESSING[module]:
-        return (f"Its backbone's `{preprocessing}` preprocessing is not what `keras.applications.{module}."
-                f"preprocess_input` does (`{KERAS_PREPROCESSING[module]}`), {needs_zoo}")
-    return None
-
-
-def keras_snippet(config: dict, repo_id: str, revision: str | None) -> str | None:
-    """Plain Keras + huggingface_hub usage, when it rebuilds exactly zoo's model (else None)."""
-    if plain_keras_obstacle(config) is not None:
-        return None
-    backbone = config["backbone"]
-    model = backbone["model"]
-    module = keras_applications_module(model)
-    size = int(backbone.get("input_size") or 224)
-    channels = int(backbone.get("channels") or 3)
-    weights = _get(backbone, "weights", "name")
-    weights_arg = '"imagenet"' if weights == "imagenet" else "None"
-    load_weights = ""
-    if weights not in ("imagenet", None, "none"):
-        file = _get(backbone, "weights", "file", default="WEIGHTS_FILE")
-        load_weights = f'backbone.load_weights("{file}")  # the "{weights}" weights this adapter was trained on\n'
-    rev = f', revision="{revision}"' if revision and revision != "main" else ""
-    classes = list(config.get("class_names") or [])
-    return (
-        "import keras\n"
-        "import numpy as np\n"
-        "from huggingface_hub import hf_hub_download\n"
-        "\n"
-        f'head = keras.saving.load_model(hf_hub_download("{repo_id}", "head.keras"{rev}), safe_mode=True)\n'
-        f"backbone = keras.applications.{model}(\n"
-        f"    include_top=False, pooling=\"avg\", weights={weights_arg}, input_shape=({size}, {size}, {channels})\n"
-        ")\n"
-        f"{load_weights}"
-        f"class_names = {classes!r}\n"
-        "\n"
-        f"images = np.zeros((1, {size}, {size}, {channels}), dtype=\"float32\")"
-        "  # your RGB images, values in [0, 255]\n"
-        f"x = keras.applications.{module}.preprocess_input(images)\n"
-        "probabilities = head(backbone(x))\n"
-        "print([class_names[i] for i in np.argmax(probabilities, axis=-1)])\n"
-    )
 
 
 def _summary(config: dict) -> list[str]:
@@ -172,7 +79,7 @@ def _input(config: dict, resize: str | None) -> list[str]:
            f"(`{backbone.get('preprocessing', '?')}`"
            + (f", `--normalization {_get(backbone, 'normalization', 'mode')}`"
               if _get(backbone, "normalization", "mode", default="backbone") != "backbone" else "")
-           + ") inside. It gives one probability per class, in the order of `class_names` in `config.json`."]
+           + f") inside. It gives one probability per class, in the order of `class_names` in `{RECORD}`."]
     if resize:
         out += ["", "zoo resizes " + resize.replace("SIZE", str(size or "SIZE")) + "; another resize (cropping, "
                 "keeping the aspect ratio, another filter) feeds the model other pixels and gives other probabilities."]
@@ -209,65 +116,16 @@ def _training(config: dict) -> list[str]:
     return out
 
 
-def _full_model_snippet(config: dict, repo_id: str, pin: str | None) -> str:
-    backbone = config.get("backbone") or {}
-    size, channels = backbone.get("input_size") or 224, int(backbone.get("channels") or 3)
-    rev = f', revision="{pin}"' if pin else ""
-    return (
-        "import keras\n"
-        "import numpy as np\n"
-        "from huggingface_hub import hf_hub_download\n"
-        "\n"
-        f'model = keras.saving.load_model(hf_hub_download("{repo_id}", "{FULL_MODEL}"{rev}), safe_mode=True)\n'
-        f"class_names = {list(config.get('class_names') or [])!r}\n"
-        "\n"
-        f"images = np.zeros((1, {size}, {size}, {channels}), dtype=\"float32\")  # your RGB images, values in [0, 255]\n"
-        "probabilities = model.predict(images)\n"
-        "print([class_names[i] for i in np.argmax(probabilities, axis=-1)])\n"
-    )
-
-
-def _usage(config: dict, repo_id: str, revision: str | None, commit: str | None, full_model) -> list[str]:
-    pin = commit or (revision if revision and revision != "main" else None)
-    ref = f"hf://{repo_id}" + (f"@{pin}" if pin else "")
-    out = ["## Usage", ""]
-    if commit:
-        out += [f"Every line below is pinned to commit `{commit}`, which holds the files this card describes.", ""]
-    out += ["With zoo, which verifies every file's checksum before loading:", "",
-            "```bash", f"zoo pull {ref}", f"zoo predict {ref} IMAGES...", "```", ""]
-    if getattr(full_model, "path", None):
-        check = full_model.check or {}
-        out += [f"With plain Keras and `huggingface_hub`, no zoo needed: `{FULL_MODEL}` is the whole model "
-                "(preprocessing, backbone, head; stock Keras layers only, so it loads with `safe_mode=True`):", "",
-                "```python", _full_model_snippet(config, repo_id, pin).rstrip("\n"), "```", ""]
-        if check:
-            out += [f"Before this push, `{FULL_MODEL}` was loaded in a Python process without zoo and compared with "
-                    f"zoo's model on {check.get('images')} images ({check.get('images_from')}): top-1 agreement "
-                    f"{_metric(check.get('top1_agreement'))}, largest probability difference "
-                    f"{check.get('max_prob_diff', 0):.1e}.", ""]
-        out += ["Keras' own `keras.saving.load_model(\"hf://...\")` reads a repository's top-level `config.json` as a "
-                "Keras model config; here that file is zoo's adapter record, so download `model.keras` as above.", ""]
-    elif getattr(full_model, "reason", None):
-        out += [f"This push has no `{FULL_MODEL}` ({full_model.reason.removeprefix(f'no {FULL_MODEL}: ')}); "
-                "`zoo export RUN --format savedmodel|tflite|onnx` writes the whole model for other runtimes.", ""]
-    snippet = keras_snippet(config, repo_id, pin)
-    if snippet:
-        out += ["With plain Keras and `huggingface_hub`, from the adapter itself (the head is a standard Keras model "
-                "from features to class probabilities; the backbone is the unchanged `keras.applications` model):", "",
-                "```python", snippet.rstrip("\n"), "```"]
-    elif not getattr(full_model, "path", None):
-        out.append(plain_keras_obstacle(config))
-    return out
-
-
 def _files(config: dict, full_model) -> list[str]:
     files = config.get("files") or {}
     out = ["## Files", "", "| file | sha256 |", "| --- | --- |",
            *(f"| `{_cell(f)}` | `{digest}` |" for f, digest in sorted(files.items())),
-           "", "`config.json` records these checksums; `zoo pull` refuses files that do not match them."]
+           "", f"`{RECORD}`, zoo's record of the run, holds these checksums; `zoo pull` refuses files that do not match "
+           "them."]
     if getattr(full_model, "path", None):
-        out += ["", f"`{FULL_MODEL}` (the full model for plain Keras) is not among them: zoo neither downloads nor "
-                "loads it, and rebuilds the model from the adapter's files instead."]
+        files = ", ".join(f"`{name}`" for name in FULL_MODEL_FILES)
+        out += ["", f"The full model for plain Keras ({files}) is not among them: zoo neither downloads nor loads it, "
+                "and rebuilds the model from the adapter's files instead."]
     return out
 
 
@@ -275,7 +133,7 @@ def body(config: dict, metrics: dict, repo_id: str, revision: str | None, *, com
          full_model=None, resize: str | None = None) -> str:
     name = config.get("name") or repo_id.rsplit("/", 1)[-1]
     sections = [[f"# {name}"], _summary(config), _input(config, resize), _results(config, metrics), _training(config),
-                _usage(config, repo_id, revision, commit, full_model), _files(config, full_model)]
+                usage(config, repo_id, revision, commit, full_model), _files(config, full_model)]
     return "\n\n".join("\n".join(section) for section in sections) + "\n"
 
 

@@ -1,20 +1,23 @@
 """The Hugging Face Hub client behind ``hf://``: push, pull and list cached adapters.
 
 Uploads go through ``huggingface_hub.HfApi`` (``create_repo``, ``create_branch``,
-``create_commit``): one commit holds the adapter's files, the full model for plain Keras
-(``model.keras``, unless the push leaves it out), a generated model card and the removal
-of adapter files the previous version had and this one lacks, so a revision always holds
-exactly one adapter. A second commit then rewrites only the card, its usage lines pinned
-to the first commit (a card cannot name the commit that holds it); both hold the same
-files otherwise, and the second is the one reported. The card and the published copy of
-``config.json`` (local paths removed: :func:`zoo.run.hub.shareable_config`) are made in
-memory; the run folder is only read. Downloads go through ``snapshot_download`` and
-the HF cache, restricted to the adapter's file types and without the full model, so nothing else in a
-repository (code, pickles, ``model.keras``) is ever fetched. A pull pinned to a commit that is fully cached needs
-no network; any other pull asks the Hub first, so a refused token or an unreachable
-server is an error rather than a silent stale copy. ``HF_HUB_OFFLINE=1`` serves
-pulls from the cache only. Every request is bounded by ``ZOO_CONNECT_TIMEOUT`` and
-``ZOO_READ_TIMEOUT`` (:mod:`zoo_hf.network`).
+``create_commit``): one commit holds the adapter's files (its record as ``zoo.json``), the
+full model for plain Keras at the root in Keras' folder layout (``config.json``,
+``metadata.json``, ``model.weights.h5``: what ``keras.saving.load_model("hf://OWNER/REPO")``
+reads; unless the push leaves it out), a generated model card and the removal of adapter and
+full-model files the previous version had and this one lacks, so a revision always holds
+exactly one adapter. A second commit then rewrites only the card, its usage lines pinned to the
+first commit (a card cannot name the commit that holds it); both hold the same files otherwise,
+and the second is the one reported. The card and the published record (local paths removed:
+:func:`zoo.run.hub.shareable_config`) are made in memory; the run folder is only read.
+Downloads go through ``snapshot_download`` and the HF cache, restricted to the adapter's file
+types and without the full model's files (``zoo.api.NEVER_LOADED_FILES``), so nothing else in a
+repository (code, pickles, the Keras model) is ever fetched; only a revision without
+``zoo.json``, an adapter pushed before it, has its ``config.json`` (then zoo's record) fetched
+afterwards. A pull pinned to a commit that is fully cached needs no network; any other pull
+asks the Hub first, so a refused token or an unreachable server is an error rather than a
+silent stale copy. ``HF_HUB_OFFLINE=1`` serves pulls from the cache only. Every request is
+bounded by ``ZOO_CONNECT_TIMEOUT`` and ``ZOO_READ_TIMEOUT`` (:mod:`zoo_hf.network`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,19 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
-from zoo.api import CARD, CONFIG, METRICS, SCHEMA, PushResult, ZooError, __version__, network_timeouts, read_run_folder
+from zoo.api import (
+    CARD,
+    CONFIG,
+    HUB_RECORD,
+    METRICS,
+    SCHEMA,
+    PushResult,
+    ZooError,
+    __version__,
+    network_timeouts,
+    read_run_folder,
+    record_path,
+)
 from zoo_hf import settings
 from zoo_hf.errors import hub_errors
 from zoo_hf.network import bounded_requests
@@ -107,10 +122,11 @@ class HfHubClient:
 
     def push(self, run_dir: Path, repo_id: str, *, private: bool = False, revision: str | None = None,
              message: str | None = None, full_model=None, license: str | None = None) -> PushResult:
-        """``full_model``: a ``zoo.api.FullModel`` (``model.keras`` to upload, or why there is none)."""
+        """``full_model``: a ``zoo.api.FullModel`` (the Keras folder's files to upload at the root, or why there
+        are none)."""
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-        from zoo.api import FULL_MODEL, INPUT_RESIZE, is_adapter_file, publishable_files, shareable_config
+        from zoo.api import INPUT_RESIZE, NEVER_LOADED_FILES, is_adapter_file, publishable_files, shareable_config
         from zoo_hf.card import render
 
         endpoint, token = settings.endpoint(), settings.token()
@@ -134,14 +150,15 @@ class HfHubClient:
                                "to new repositories (make it private on the Hub first, or drop --private)")
             if branch != DEFAULT_BRANCH:
                 api.create_branch(repo_id, branch=branch, exist_ok=True)
-            model_file = getattr(full_model, "path", None)
-            uploaded = set(files) | {CARD} | ({FULL_MODEL} if model_file else set())
-            stale = [f for f in api.list_repo_files(repo_id, revision=branch) if is_adapter_file(f) and f not in uploaded]
-            operations = [CommitOperationAdd(path_in_repo=CONFIG, path_or_fileobj=_json_bytes(public))]
-            operations += [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(run_dir / rel))
-                           for rel in files if rel != CONFIG]
-            if model_file:
-                operations.append(CommitOperationAdd(path_in_repo=FULL_MODEL, path_or_fileobj=str(model_file)))
+            model_files = full_model.files if getattr(full_model, "path", None) else {}
+            run_files = [rel for rel in files if rel != CONFIG]
+            uploaded = {HUB_RECORD, CARD, *run_files, *model_files}
+            stale = [f for f in api.list_repo_files(repo_id, revision=branch)
+                     if (is_adapter_file(f) or f in NEVER_LOADED_FILES) and f not in uploaded]
+            operations = [CommitOperationAdd(path_in_repo=HUB_RECORD, path_or_fileobj=_json_bytes(public))]
+            operations += [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(run_dir / rel)) for rel in run_files]
+            operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(local))
+                           for name, local in model_files.items()]
             facts = _with_registry_facts(public)
             metrics = _read_metrics(run_dir)
 
@@ -193,11 +210,25 @@ class HfHubClient:
 
     def _snapshot(self, repo_id: str, revision: str | None, token: str | None, *, local_only: bool,
                   missing_ok: bool = False, force: bool = False) -> Path | None:
-        """The adapter's files (and nothing else) at ``revision`` from the HF cache, fetched unless ``local_only``."""
+        """The adapter's files (and nothing else) at ``revision`` from the HF cache, fetched unless ``local_only``.
+
+        The full model's files are left out, its ``config.json`` included; a revision without
+        ``zoo.json`` is an adapter pushed before it, whose record is that ``config.json``: it is
+        fetched then, alone, from the same commit.
+        """
+        from zoo.api import ADAPTER_FILE_PATTERNS, NEVER_LOADED_FILES
+
+        path = self._download(repo_id, revision, token, local_only=local_only, missing_ok=missing_ok, force=force,
+                              allow=list(ADAPTER_FILE_PATTERNS), ignore=list(NEVER_LOADED_FILES))
+        if path is not None and not (path / HUB_RECORD).is_file():
+            self._download(repo_id, path.name, token, local_only=local_only, missing_ok=True, force=force,
+                           allow=[CONFIG], ignore=[])
+        return path
+
+    def _download(self, repo_id: str, revision: str | None, token: str | None, *, local_only: bool, missing_ok: bool,
+                  force: bool, allow: list[str], ignore: list[str]) -> Path | None:
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError
-
-        from zoo.api import ADAPTER_FILE_PATTERNS, NEVER_LOADED_FILES
 
         try:
             path = snapshot_download(
@@ -208,8 +239,8 @@ class HfHubClient:
                 token=token,
                 local_files_only=local_only,
                 force_download=force,
-                allow_patterns=list(ADAPTER_FILE_PATTERNS),
-                ignore_patterns=list(NEVER_LOADED_FILES),
+                allow_patterns=allow,
+                ignore_patterns=ignore,
                 library_name="zoo",
                 library_version=__version__,
             )
@@ -222,7 +253,8 @@ class HfHubClient:
     # -- cache -----------------------------------------------------------------
 
     def cached(self) -> list[dict[str, Any]]:
-        """Adapters in the local HF cache: model snapshots whose config.json is a zoo adapter's."""
+        """Adapters in the local HF cache: model snapshots whose record (``zoo.json``, or the ``config.json`` of
+        older pushes) is a zoo adapter's."""
         folder = settings.cache_dir()
         if not folder.is_dir():
             return []  # answered without importing huggingface_hub
@@ -241,7 +273,7 @@ class HfHubClient:
                 continue
             for revision in sorted(repo.revisions, key=lambda r: r.commit_hash):
                 try:
-                    config = json.loads((Path(revision.snapshot_path) / "config.json").read_text())
+                    config = json.loads(record_path(revision.snapshot_path).read_text())
                 except (OSError, ValueError):
                     continue
                 if not isinstance(config, dict) or config.get("schema") != SCHEMA:

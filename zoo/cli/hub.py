@@ -61,7 +61,8 @@ def pull(ref: str, weights: str | None, force: bool, as_json: bool) -> None:
               help="Also add [adapters.NAME] pinned to the new commit to ./registry.toml.")
 @click.option("--hub", "hub_name", default="hf", show_default=True, help="Which hub plugin to push to.")
 @click.option("--no-full-model", "no_full_model", is_flag=True,
-              help="Push the adapter alone, without model.keras (the full model for plain Keras).")
+              help="Push the adapter alone, without the full model for plain Keras (Keras' config.json, "
+                   "metadata.json and model.weights.h5 at the repository's root).")
 @click.option("--license", "license_id", default=None, metavar="ID",
               help="The card's licence, a Hub licence id such as apache-2.0 (default: the base weights' licence).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -70,8 +71,9 @@ def push(run_dir: str, repo_id: str, private: bool, revision: str | None, messag
     """Publish the adapter in RUN to REPO_ID, with a generated model card.
 
     Creates the repository (and the --revision branch) when missing; RUN itself is only
-    read. Also uploads model.keras, the full model checked in plain Keras, unless
-    --no-full-model. The token comes from HF_TOKEN or `hf auth login`; HF_ENDPOINT picks the server;
+    read. zoo's record goes up as zoo.json; the repository's root gets the full model,
+    checked in plain Keras, in Keras' folder layout, so that keras.saving.load_model("hf://REPO_ID")
+    loads it (unless --no-full-model). The token comes from HF_TOKEN or `hf auth login`; HF_ENDPOINT picks the server;
     ZOO_CONNECT_TIMEOUT and ZOO_READ_TIMEOUT bound, in seconds, every wait on it.
     """
     from zoo.plugin.catalog import get_catalog
@@ -89,7 +91,7 @@ def push(run_dir: str, repo_id: str, private: bool, revision: str | None, messag
         click.echo(result["url"])
         if result.get("full_model"):
             check = result["full_model"]
-            click.echo(f"zoo: model.keras checked in plain Keras on {check['images']} images: top-1 agreement "
+            click.echo(f"zoo: the full model checked in plain Keras on {check['images']} images: top-1 agreement "
                        f"{check['top1_agreement']:.4f}, max probability difference {check['max_prob_diff']:.2e}",
                        err=True)
         elif result.get("full_model_missing") and not no_full_model:

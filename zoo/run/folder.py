@@ -17,6 +17,12 @@ Layout (schema ``zoo.adapter/1``)::
       confusion.png        confusion matrix on the evaluation split
       README.md            model card (written by ``zoo push``; not checksummed)
 
+On a hub the record is called ``zoo.json`` (:data:`HUB_RECORD`), because the repository's root
+``config.json`` belongs to the full model in Keras' own folder layout (:mod:`zoo.run.full_model`).
+A pulled folder is still a run folder: :func:`record_path` is the one place that knows both names,
+and everything that reads a run's record (:func:`read_config`, the hub checks, cache listings)
+goes through it, so the Keras model's ``config.json`` beside ``zoo.json`` is never read.
+
 Nothing in it is executable: no pickles, no Lambda layers, and :func:`read_run_folder`
 checks every recorded checksum before any file is used.
 """
@@ -41,6 +47,9 @@ HISTORY = "history.csv"
 CURVES = "curves.png"
 CONFUSION = "confusion.png"
 CARD = "README.md"
+HUB_RECORD = "zoo.json"
+"""The record's name in a folder pulled from a hub (``zoo.run.hub`` pushes it under this name);
+adapters pushed before it have the record as ``config.json``, like a run folder."""
 UNCHECKED = {CONFIG, CARD}
 """Files not covered by checksums: the config holds them, the card is regenerated on push."""
 
@@ -87,9 +96,17 @@ def record_files(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def record_path(run_dir: str | os.PathLike) -> Path:
+    """The file holding a run's record: ``zoo.json`` in a folder pulled from a hub, where ``config.json``
+    is the full model's Keras config (never read by zoo), else ``config.json``."""
+    run_dir = Path(run_dir)
+    hub_record = run_dir / HUB_RECORD
+    return hub_record if hub_record.is_file() else run_dir / CONFIG
+
+
 def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     run_dir = Path(run_dir)
-    path = run_dir / CONFIG
+    path = record_path(run_dir)
     if not run_dir.is_dir():
         raise UsageError(f"run folder '{run_dir}' does not exist")
     if not path.is_file():
@@ -133,7 +150,7 @@ def verify_files(run_dir: Path, config: dict[str, Any]) -> None:
     for rel, expected in config["files"].items():
         path = run_dir / rel
         if ".." in Path(rel).parts or Path(rel).is_absolute():
-            raise ConfigError(f"{run_dir / CONFIG}: file entry {rel!r} points outside the run")
+            raise ConfigError(f"{record_path(run_dir)}: file entry {rel!r} points outside the run")
         if not path.is_file():
             raise ZooError(f"{path}: missing; the adapter is incomplete (pull or copy it again)")
         actual = sha256_file(path)
@@ -154,10 +171,10 @@ def read_run_folder(run_dir: str | os.PathLike, verify: bool = True) -> RunFolde
 
 def unrecorded_files(run_dir: Path, config: dict[str, Any]) -> list[str]:
     """Files in a run folder that its config does not record (and so no checksum covers)."""
-    found = []
+    found, unchecked = [], {record_path(run_dir).name, CARD}
     for path in sorted(run_dir.rglob("*")):
         rel = path.relative_to(run_dir).as_posix()
-        if path.is_file() and rel not in config["files"] and rel not in UNCHECKED and not rel.startswith("."):
+        if path.is_file() and rel not in config["files"] and rel not in unchecked and not rel.startswith("."):
             found.append(rel)
     return found
 
@@ -172,5 +189,5 @@ def warn_unrecorded(run: RunFolder) -> None:
     if extra:
         shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
         them = "them" if len(extra) > 1 else "it"
-        warnings.warn(f"{run.path} holds {shown}, which its config.json does not record: zoo ignores {them}, "
+        warnings.warn(f"{run.path} holds {shown}, which its {record_path(run.path).name} does not record: zoo ignores {them}, "
                       f"and no checksum covers {them}", ZooWarning, stacklevel=2)

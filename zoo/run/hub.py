@@ -17,15 +17,23 @@ Path``; optionally ``cached() -> [{"repo", "revision", "description"}]`` for
 anything the user can fix (authentication, missing repository or revision,
 unreachable server).
 
-Pulled adapters are verified here, not by the client: only the adapter's own file
-types are accepted (JSON, ``.keras``, ``.npz``, CSV, PNG, the card); ``config.json``
-must record the head's sha256; every other file must be one it records and match its
-sha256. The only files it need not record are itself, the model card ``README.md``
-(regenerated on every push), ``.gitattributes`` (the Hub's own) and the full model for plain
-Keras, ``model.keras``, which zoo never downloads nor reads (:data:`NEVER_LOADED_FILES`); the
-card's pictures (``curves.png``, ``confusion.png``) are run files, recorded like the rest.
+On a hub an adapter's repository holds two things side by side: the adapter, which is what zoo
+pulls, and the full model for plain Keras at the root (:mod:`zoo.run.full_model`), which zoo never
+downloads nor reads. Both want the root's ``config.json``: Keras' ``load_model("hf://OWNER/REPO")``
+reads it as the model's config, so zoo's run record goes up as ``zoo.json`` (:data:`HUB_RECORD`).
+Adapters pushed before that have the record as ``config.json`` (and maybe a ``model.keras``); they
+pull, verify and load as before. Which file is the record is decided in one place,
+:func:`zoo.run.folder.record_path`: ``zoo.json`` when the folder has one, else ``config.json``.
 
-What is pushed is the run's files as they are, except ``config.json``: its copy on the
+Pulled adapters are verified here, not by the client: only the adapter's own file
+types are accepted (JSON, ``.keras``, ``.npz``, CSV, PNG, the card); the record
+must hold the head's sha256; every other file must be one it records and match its
+sha256. The only files it need not record are itself, the model card ``README.md``
+(regenerated on every push), ``.gitattributes`` (the Hub's own) and the full model's files
+(:data:`NEVER_LOADED_FILES`), which a client leaves out of zoo's pulls; the card's pictures
+(``curves.png``, ``confusion.png``) are run files, recorded like the rest.
+
+What is pushed is the run's files as they are, except the record: its copy on the
 hub has local paths (dataset folders, weights files, parent runs, output folders)
 reduced to their last component (:func:`shareable_config`); the run itself is only read.
 """
@@ -43,18 +51,32 @@ from typing import Any
 from zoo.errors import UsageError, ZooError, unknown_name
 from zoo.plugin.specs import HubSpec, PushResult, load_object
 from zoo.registry.layers import HEX40
-from zoo.run.folder import CARD, CONFIG, HEAD, RunFolder, read_config, read_run_folder, verify_files
+from zoo.run.folder import (
+    CARD,
+    CONFIG,
+    HEAD,
+    HUB_RECORD,
+    RunFolder,
+    read_config,
+    read_run_folder,
+    record_path,
+    verify_files,
+)  # HUB_RECORD is defined with the run folder's layout, which must know it to read a pulled folder
+from zoo.run.full_model import FULL_MODEL_FILES, LEGACY_FULL_MODEL
 
-ADAPTER_FILE_PATTERNS = (CONFIG, CARD, "*.keras", "*.npz", "*.json", "*.csv", "*.png")
+ADAPTER_FILE_PATTERNS = (HUB_RECORD, CONFIG, CARD, "*.keras", "*.npz", "*.json", "*.csv", "*.png")
 """What an adapter may contain: data and pictures only, nothing that runs when loaded."""
 
-UNRECORDED_FILES = (CONFIG, CARD, ".gitattributes")
-"""Files a pulled adapter may hold without a recorded sha256."""
+UNRECORDED_FILES = (HUB_RECORD, CONFIG, CARD, ".gitattributes")
+"""Files a pulled adapter may hold without a recorded sha256 (the record is one of the first two)."""
 
-NEVER_LOADED_FILES = ("model.keras",)
+NEVER_LOADED_FILES = (*FULL_MODEL_FILES, LEGACY_FULL_MODEL)
 """Files beside an adapter on a hub that zoo never downloads nor reads: the full model for plain
-Keras (:mod:`zoo.run.full_model`). A pulled folder may hold them (a plain download of the same
-revision into the same cache) without a recorded sha256; hub clients leave them out of zoo's pulls."""
+Keras (:mod:`zoo.run.full_model`), and the ``model.keras`` of older pushes. A pulled folder may hold
+them (a plain download of the same revision into the same cache) without a recorded sha256; hub
+clients leave them out of zoo's pulls. ``config.json`` is among them: where a pulled folder has no
+``zoo.json`` (an adapter pushed before it), the client fetches ``config.json`` alone afterwards, as the
+record."""
 
 DEFAULT_HUB = "hf"
 LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]{0,63}")
@@ -81,6 +103,10 @@ def publishable_files(config: dict[str, Any]) -> list[str]:
             f"the run records {bad[0]!r}, a file type adapters may not carry "
             f"(allowed: {', '.join(ADAPTER_FILE_PATTERNS)}); remove it from the run"
         )
+    clash = [f for f in files if f in (HUB_RECORD, *NEVER_LOADED_FILES)]
+    if clash:
+        raise ZooError(f"the run records a file named {clash[0]!r}, a name a hub gives to zoo's record or to the "
+                       "full model; rename it in the run")
     return [CONFIG, *files]
 
 
@@ -209,10 +235,10 @@ def client_for(hub: HubSpec):
 
 
 def holds_recorded_files(path: Path) -> bool:
-    """Whether a cached copy has its config.json and every file that records: a download
+    """Whether a cached copy has its record and every file that records: a download
     cut short leaves some out, and a hub client should fetch it again rather than serve it."""
     try:
-        recorded = json.loads((path / CONFIG).read_text())["files"]
+        recorded = json.loads(record_path(path).read_text())["files"]
         return all((path / rel).is_file() for rel in recorded)
     except (OSError, ValueError, KeyError, TypeError):
         return False
@@ -220,28 +246,42 @@ def holds_recorded_files(path: Path) -> bool:
 
 def check_pulled(path: Path, ref: HubRef) -> RunFolder:
     """Accept a downloaded adapter only if it is data of the adapter's kinds, every file in it
-    is one its config.json records (see :data:`UNRECORDED_FILES`), and checksums match."""
-    if not (path / CONFIG).is_file():
-        raise ZooError(f"{ref} is not a zoo adapter: it has no {CONFIG}")
+    is one its record records (see :data:`UNRECORDED_FILES`), and checksums match."""
+    record = record_path(path)
+    if not record.is_file():
+        raise ZooError(f"{ref} is not a zoo adapter: it has no {HUB_RECORD} (nor the {CONFIG} of older pushes)")
+    if record.name == CONFIG and not _names_a_zoo_schema(record):
+        raise ZooError(f"{ref} is not a zoo adapter: it has no {HUB_RECORD}, and its {CONFIG} is not a zoo run's "
+                       "record (a plain Keras model, maybe: load it with keras.saving.load_model)")
     config = read_config(path)
     recorded = config["files"]
     present = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file() or p.is_symlink())
     listed = [f for f in recorded if not is_adapter_file(f)]
-    foreign = [f for f in present if not is_adapter_file(f) and f not in UNRECORDED_FILES]
+    beside = (*UNRECORDED_FILES, *NEVER_LOADED_FILES)
+    foreign = [f for f in present if not is_adapter_file(f) and f not in beside]
     odd = listed or foreign
     if odd:
         raise ZooError(f"{ref} carries {odd[0]!r}, a file type zoo never loads from a hub; refusing it")
     if HEAD not in recorded:
-        raise ZooError(f"{ref}: its {CONFIG} records no sha256 for {HEAD}, so the head cannot be verified; refusing it")
-    unrecorded = [f for f in present if f not in recorded and f not in UNRECORDED_FILES + NEVER_LOADED_FILES]
+        raise ZooError(f"{ref}: its {record.name} records no sha256 for {HEAD}, so the head cannot be verified; "
+                       "refusing it")
+    unrecorded = [f for f in present if f not in recorded and f not in beside]
     if unrecorded:
-        raise ZooError(f"{ref} carries {unrecorded[0]!r}, which its {CONFIG} does not record with a sha256; "
+        raise ZooError(f"{ref} carries {unrecorded[0]!r}, which its {record.name} does not record with a sha256; "
                        "refusing it")
     try:
         verify_files(path, config)
     except ZooError as exc:
         raise ZooError(f"{ref} failed verification: {exc}; `zoo pull --force {ref}` fetches it again") from None
     return read_run_folder(path, verify=False)
+
+
+def _names_a_zoo_schema(record: Path) -> bool:
+    try:
+        schema = json.loads(record.read_text()).get("schema")
+    except (OSError, ValueError, AttributeError):
+        return True  # read_config says what is wrong with it
+    return isinstance(schema, str) and schema.startswith("zoo.")
 
 
 def pull(catalog, ref: HubRef, *, force: bool = False) -> RunFolder:
@@ -331,10 +371,6 @@ def push_adapter(catalog, run_dir: str | os.PathLike, repo_id: str, *, hub_name:
     if register_as is not None:
         registry_edit.check_adapter_name(register_as)
         registry_edit.check_registry_file(registry_path)
-    recorded_clash = [f for f in adapter.config.get("files", {}) if f in NEVER_LOADED_FILES]
-    if recorded_clash:
-        raise ZooError(f"the run records a file named {recorded_clash[0]!r}, the name zoo push gives the full model; "
-                       "rename it in the run")
     client = client_for(hub)
     takes = _keywords(client.push)
     if license is not None and "license" not in takes:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from zoo.errors import ConfigError, UsageError
-from zoo.run.folder import CONFIG
+from zoo.run.folder import CONFIG, record_path
 from zoo.train.config import StageConfig, read_pipeline, resolve_strategy_options, stage_label
 from zoo.util.lock import busy_message, owner_of
 
@@ -93,8 +93,8 @@ def check_stage_plan(config: StageConfig, catalog, where: str, parent_backbone: 
 
 
 def _recorded_backbone(ref: str) -> str | None:
-    """The backbone a local run folder names in its config.json (hub references: unknown yet)."""
-    config_file = Path(ref).expanduser() / CONFIG
+    """The backbone a local run folder names in its record (hub references: unknown yet)."""
+    config_file = record_path(Path(ref).expanduser())
     try:
         backbone = json.loads(config_file.read_text()).get("backbone") if config_file.is_file() else None
     except (OSError, ValueError):

@@ -88,12 +88,19 @@ def compare(expected, got) -> dict[str, Any]:
 def export_run(loaded, out: str | os.PathLike, fmt: str, *, quantize: str = "none", calibration: str | None = None,
                catalog=None, log: Callable[[str], None] | None = None) -> Exported:
     """Write the run's full model as ``fmt``, checked in its own runtime first (see the module doc)."""
+    out = Path(out)
+    check_request(loaded, out, fmt, quantize)
+    return write_checked(loaded, out, fmt, quantize=quantize, calibration=calibration, catalog=catalog, log=log)
+
+
+def write_checked(loaded, out: Path, fmt: str, *, quantize: str = "none", calibration: str | None = None,
+                  catalog=None, log: Callable[[str], None] | None = None) -> Exported:
+    """The writing and checking of :func:`export_run`, for any writer in ``formats.WRITERS`` (the Keras
+    folder that ``zoo push`` uploads among them), once the request is known to be sound."""
     from zoo.run.export import formats
     from zoo.run.export.samples import export_samples
     from zoo.util.files import atomic_write_text
 
-    out = Path(out)
-    check_request(loaded, out, fmt, quantize)
     samples = export_samples(loaded, calibration, calibrate=quantize == "int8", catalog=catalog,
                              check=CHECK_IMAGES, calibration_count=CALIBRATION_IMAGES)
     if samples.note and log:
@@ -102,7 +109,7 @@ def export_run(loaded, out: str | os.PathLike, fmt: str, *, quantize: str = "non
 
     expected = np.asarray(loaded.model.predict(samples.check, verbose=0))
     writer = formats.WRITERS[fmt]
-    with formats.staged(out, directory=fmt == "savedmodel") as tmp:
+    with formats.staged(out, directory=fmt in formats.DIRECTORIES) as tmp:
         runtime = writer.write(loaded.model, tmp, quantize=quantize, calibration=samples.calibration)
         agreement = compare(expected, writer.predict(tmp, samples.check))
         if quantize == "none" and (agreement["top1_agreement"] < 1.0 or agreement["max_prob_diff"] > FLOAT_TOLERANCE):

@@ -14,9 +14,14 @@ from pathlib import Path
 from typing import Iterator
 
 from zoo.errors import UsageError
-from zoo.run.export import keras_file, onnx_file, savedmodel, tflite
+from zoo.run.export import keras_dir, keras_file, onnx_file, savedmodel, tflite
 
-WRITERS = {"keras": keras_file, "savedmodel": savedmodel, "tflite": tflite, "onnx": onnx_file}
+KERAS_DIRECTORY = "keras-directory"
+"""Keras' folder layout, for ``zoo push`` (:mod:`zoo.run.export.keras_dir`); not a ``zoo export --format``."""
+WRITERS = {"keras": keras_file, "savedmodel": savedmodel, "tflite": tflite, "onnx": onnx_file,
+           KERAS_DIRECTORY: keras_dir}
+DIRECTORIES = {"savedmodel", KERAS_DIRECTORY}
+"""Formats written as a folder rather than a file."""
 
 
 @contextlib.contextmanager

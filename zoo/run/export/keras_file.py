@@ -62,9 +62,9 @@ def predict(path: Path, images):
             done = subprocess.run([sys.executable, "-c", CHILD, str(path), given, got], capture_output=True,
                                   text=True, env=env, timeout=CHECK_TIMEOUT, cwd=work)
         except subprocess.TimeoutExpired:
-            raise ZooError(f"loading the exported .keras file in plain Keras took over {CHECK_TIMEOUT} s") from None
+            raise ZooError(f"loading the exported model ({path.name}) in plain Keras took over {CHECK_TIMEOUT} s") from None
         if done.returncode != 0:
             last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), "no output")
-            raise ZooError(f"plain Keras cannot load the exported .keras file: {last}")
+            raise ZooError(f"plain Keras cannot load the exported model ({path.name}): {last}")
         return np.load(got)
 
