@@ -93,6 +93,10 @@ def gather_inputs(config: StageConfig, catalog, strategy, options: dict[str, Any
     parent, spec = open_parent(config, catalog)
     weights = stage_weights(config, spec, parent)
     spec = pinned_spec(config, spec, weights, parent, catalog)
+    if strategy.check:  # again: a pinned spec may know what the named one could not (an ad-hoc backbone's stages)
+        from zoo.plugin.specs import load_object
+
+        load_object(strategy.check)(options, spec)
     image_size = config.image_size or (parent.backbone["input_size"] if parent else None)
     source, target = load_stage_data(config, catalog)
     for bad, reason in [*source.bad_files, *(target.bad_files if target else [])]:

@@ -1,9 +1,10 @@
 """A ``.keras`` file that plain Keras loads with ``safe_mode=True``, checked in a process that cannot import zoo.
 
-A model is exportable this way only if every layer in it is a Keras built-in: a layer
-class of a plugin (a TF Hub module wrapper, say) would need that plugin installed to load,
-and its config may point at files outside the archive. Such runs are refused with the
-formats that do hold their whole graph.
+A model is exportable this way only if every layer in it is a Keras built-in or a KerasHub
+class (the Keras team's model library: ``pip install keras-hub`` beside Keras loads it, and
+its layers keep their whole state in the archive): a layer class of a plugin (a TF Hub module
+wrapper, say) would need that plugin installed to load, and its config may point at files
+outside the archive. Such runs are refused with the formats that do hold their whole graph.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 from zoo.errors import ZooError
 
 CHECK_TIMEOUT = 600
+PLAIN_MODULES = ("keras.", "keras_hub.")
+"""Where the classes of a .keras export may come from: Keras, and KerasHub (which a user installs beside it)."""
 
 CHILD = r"""
 import importlib.abc, sys
@@ -26,6 +29,10 @@ class NoZoo(importlib.abc.MetaPathFinder):
             raise ImportError(f"{name}: this check runs without zoo")
 sys.meta_path.insert(0, NoZoo())
 import numpy as np, keras
+try:
+    import keras_hub  # noqa: F401  (registers KerasHub's classes, as a KerasHub user's session has)
+except ImportError:
+    pass
 model = keras.saving.load_model(sys.argv[1], safe_mode=True)
 np.save(sys.argv[3], np.asarray(model.predict(np.load(sys.argv[2]), verbose=0)))
 """
@@ -38,7 +45,7 @@ def plain_keras_obstacle(model) -> str | None:
 
     for layer in model._flatten_layers(include_self=False, recursive=True):
         cls = type(layer)
-        if not cls.__module__.startswith("keras.") or isinstance(layer, keras.layers.Lambda):
+        if not cls.__module__.startswith(PLAIN_MODULES) or isinstance(layer, keras.layers.Lambda):
             return (f"its layer '{layer.name}' is {cls.__name__} from {cls.__module__}, which plain Keras cannot "
                     "rebuild without that package (and whatever files it points at)")
     return None
