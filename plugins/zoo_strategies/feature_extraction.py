@@ -5,12 +5,29 @@ features are cached or recomputed every epoch (with augmentation): the backbone'
 dropout stays off and its BatchNorm uses its moving statistics, while the head's
 dropout is on while training. A resumed run whose head phase is already finished
 computes no features at all.
+
+On cached features the head is trained to its optimum at a cost that stays small next
+to the one backbone pass: standardised features, epochs of at least
+:data:`~zoo_strategies.features.MIN_STEPS_PER_EPOCH` steps, and the weights of the epoch
+with the best validation loss kept at the end (``--early-stopping`` also stops there).
+Measured on 3 classes of coloured shapes (30 images each, 64 px, a random-weights AlexNet,
+5 epochs): the same validation accuracy as a standardised L-BFGS logistic regression on
+the same features (see ``tests/test_head_convergence.py``).
 """
 
 from __future__ import annotations
 
-from zoo.api import TrainJob, TrainOutcome, fit_phase, phase_finished
-from zoo_strategies.features import choose_mode, compute_features, feature_dataset
+from zoo.api import KEEP_BEST, TrainJob, TrainOutcome, UsageError, fit_phase, phase_finished
+from zoo_strategies.features import (
+    choose_mode,
+    compute_features,
+    feature_dataset,
+    fold_standardisation,
+    load_standardisation,
+    save_standardisation,
+    standardisation,
+    steps_per_epoch,
+)
 from zoo_strategies.heads import compile_classifier, make_head
 
 
@@ -28,11 +45,11 @@ def train_head(job: TrainJob, head, *, epochs: int, phase: str, cache: str = "au
     if job.augmenting and cache != "none":
         job.log("augmentation changes the images every epoch, so features are recomputed each epoch")
         cache = "none"
-    if phase_finished(job, phase, epochs):  # restore what that phase trained, train nothing
-        model = head_on_frozen_backbone(job.backbone.model, head) if cache == "none" else head
-        compile_classifier(model, job.lr)
-        return fit_phase(job, phase, model, None, epochs=epochs)
     if cache == "none":
+        if phase_finished(job, phase, epochs):  # restore what that phase trained, train nothing
+            model = head_on_frozen_backbone(job.backbone.model, head)
+            compile_classifier(model, job.lr)
+            return fit_phase(job, phase, model, None, epochs=epochs)
         return _train_on_images(job, head, epochs=epochs, phase=phase)
     return _train_on_features(job, head, epochs=epochs, phase=phase, cache=cache)
 
@@ -67,21 +84,52 @@ def _train_on_images(job: TrainJob, head, *, epochs: int, phase: str) -> list[di
                      epochs=epochs)
 
 
+HEAD_LR_FACTOR = 3.0
+
+
+def head_lr(job: TrainJob) -> float:
+    """``--head-lr``, or ``HEAD_LR_FACTOR`` x ``--lr``: standardised features take larger steps than a backbone."""
+    given = job.options.get("head_lr")
+    if given is None:
+        return job.lr * HEAD_LR_FACTOR
+    if not given > 0:
+        raise UsageError(f"--head-lr must be greater than 0, got {given:g}")
+    return given
+
+
 def _train_on_features(job: TrainJob, head, *, epochs: int, phase: str, cache: str) -> list[dict]:
+    """The head on standardised cached features; the standardisation folded into it at the end."""
+    folder = job.work_dir / "features"
+    stats_file = job.work_dir / f"standardisation-{phase}.npz"
+    compile_classifier(head, head_lr(job))
+    stats = load_standardisation(stats_file, job.backbone.feature_dim) if phase_finished(job, phase, epochs) else None
+    if stats is not None:  # a resumed run whose head is trained: restore it, compute nothing
+        history = fit_phase(job, phase, head, None, epochs=epochs)
+    else:
+        history, stats = _fit_on_features(job, head, epochs=epochs, phase=phase, cache=cache, folder=folder,
+                                          stats_file=stats_file)
+    fold_standardisation(head, *stats)
+    return history
+
+
+def _fit_on_features(job: TrainJob, head, *, epochs: int, phase: str, cache: str, folder, stats_file):
     backbone, dim = job.backbone.model, job.backbone.feature_dim
     mode = choose_mode(cache, len(job.train), dim)
     job.log(f"computing backbone features once ({len(job.train)} training images, kept in {mode})")
-    folder = job.work_dir / "features"
 
     def features_of(split, name):
         return compute_features(backbone, job.make_dataset(split), len(split), dim, mode, folder, name,
                                 verbose=job.verbose)
 
-    train_data = feature_dataset(features_of(job.train, "train"), job.train.labels, job.batch_size, shuffle=True,
-                                 seed=job.seed)
+    train_features = features_of(job.train, "train")
+    mean, scale = standardisation(train_features)
+    save_standardisation(stats_file, mean, scale)
+    train_data = feature_dataset(train_features, job.train.labels, job.batch_size, shuffle=True, seed=job.seed,
+                                 mean=mean, scale=scale, repeat=True)
     val_data = None
     if job.has_val:
         val_data = feature_dataset(features_of(job.val, "val"), job.val.labels, job.batch_size, shuffle=False,
-                                   seed=job.seed)
-    compile_classifier(head, job.lr)
-    return fit_phase(job, phase, head, train_data, val_data, epochs=epochs)
+                                   seed=job.seed, mean=mean, scale=scale)
+    history = fit_phase(job, phase, head, train_data, val_data, epochs=epochs,
+                        steps_per_epoch=steps_per_epoch(len(job.train), job.batch_size), early_stopping=KEEP_BEST)
+    return history, (mean, scale)

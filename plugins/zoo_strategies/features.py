@@ -6,11 +6,21 @@ through the head. Small sets stay in memory; large ones go to a memory-mapped ``
 in the run's work folder, reused when a run resumes. Its marker (``NAME.json``) is
 written, atomically, only once the array is complete, and a reused array must still
 have one row per example: anything else is computed again.
+
+The head trains on *standardised* features (zero mean, unit variance per dimension, from
+the training features): raw backbone features range over orders of magnitude between
+dimensions (a random-weights AlexNet's from 0 to ~100), which leaves plain gradient steps
+with a learning rate that is too large for some dimensions and too small for the rest.
+The statistics are folded into the head's first Dense layer when training ends, so the
+saved head takes the backbone's features as they are. An epoch on cached features is at
+least :data:`MIN_STEPS_PER_EPOCH` steps: a pass over a small set is a handful of steps,
+which is no training budget, while a step on cached features costs next to nothing.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -19,6 +29,8 @@ import numpy as np
 from zoo.api import ZooError, atomic_write_text
 
 MEMORY_LIMIT_BYTES = 1 << 30
+MIN_STEPS_PER_EPOCH = 100
+SCALE_FLOOR = 0.1
 
 
 def choose_mode(requested: str, examples: int, feature_dim: int) -> str:
@@ -72,8 +84,78 @@ def cached_features(path: Path, marker: Path, count: int, feature_dim: int) -> n
     return features if features.shape == (count, feature_dim) and features.dtype == np.float32 else None
 
 
-def feature_dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int):
-    """Batches of (features, labels) for head training, reshuffled every epoch from ``seed``.
+def steps_per_epoch(examples: int, batch_size: int) -> int:
+    """Steps of an epoch on cached features: a pass, or :data:`MIN_STEPS_PER_EPOCH` when a pass is fewer."""
+    return max(math.ceil(examples / batch_size), MIN_STEPS_PER_EPOCH)
+
+
+def standardisation(features: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, scale)`` per feature dimension, read ``chunk`` rows at a time (a memory map stays on disk).
+
+    A dimension that does not vary over the training features (a ReLU unit that never
+    fires) gets scale ``inf``: it standardises to 0 and its weights in the head to 0, since
+    nothing about it was learnt. One that varies very little gets at least
+    :data:`SCALE_FLOOR` times the median scale: dividing by almost nothing would make
+    the first image where it does fire (a validation image) a hundred-sigma outlier.
+    """
+    count = len(features)
+    total = np.zeros(features.shape[1], np.float64)
+    squares = np.zeros(features.shape[1], np.float64)
+    for start in range(0, count, chunk):
+        rows = np.asarray(features[start:start + chunk], dtype=np.float64)
+        total += rows.sum(axis=0)
+        squares += (rows * rows).sum(axis=0)
+    mean = total / max(count, 1)
+    std = np.sqrt(np.maximum(squares / max(count, 1) - mean * mean, 0.0))
+    live = std > 1e-7 * max(float(std.max(initial=0.0)), 1e-30)
+    floor = SCALE_FLOOR * float(np.median(std[live])) if live.any() else 1.0
+    scale = np.where(live, np.maximum(std, floor), np.inf)
+    return mean.astype(np.float32), scale.astype(np.float32)
+
+
+def save_standardisation(path: Path, mean: np.ndarray, scale: np.ndarray) -> None:
+    """Kept in the work folder (beside, not in, the features), so that a resumed run whose head is
+    trained can fold them in without computing any feature."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, mean=mean, scale=scale)
+    os.replace(tmp, path)
+
+
+def load_standardisation(path: Path, feature_dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            mean, scale = saved["mean"], saved["scale"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return (mean, scale) if mean.shape == scale.shape == (feature_dim,) else None
+
+
+def fold_standardisation(head, mean: np.ndarray, scale: np.ndarray) -> None:
+    """Make ``head``, trained on ``(x - mean) / scale``, take ``x``: ``W' = W / scale``,
+    ``b' = b - (mean / scale) W`` in its first Dense layer (only Dropout, the identity at
+    inference, may come before it)."""
+    import keras
+
+    for layer in head.layers:
+        if isinstance(layer, (keras.layers.InputLayer, keras.layers.Dropout)):
+            continue
+        if not isinstance(layer, keras.layers.Dense):
+            raise ZooError(f"cannot fold the feature standardisation into head layer '{layer.name}' "
+                           f"({type(layer).__name__}): the first layer after the features must be Dense")
+        kernel, bias = (np.asarray(w, np.float64) for w in layer.get_weights())
+        shift = (mean.astype(np.float64) / scale.astype(np.float64)) @ kernel
+        layer.set_weights([(kernel / scale.astype(np.float64)[:, None]).astype(np.float32),
+                           (bias - shift).astype(np.float32)])
+        return
+    raise ZooError("cannot fold the feature standardisation into a head without a Dense layer")
+
+
+def feature_dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int,
+                    mean: np.ndarray | None = None, scale: np.ndarray | None = None, repeat: bool = False):
+    """Batches of (features, labels) for head training, reshuffled every epoch from ``seed``,
+    standardised by ``mean`` and ``scale`` when given, repeated without end if ``repeat``.
 
     In memory or memory-mapped, the order is the same: a seeded shuffle of the example
     indices, drawn anew each epoch. A memory-mapped array is read one batch at a time.
@@ -82,14 +164,18 @@ def feature_dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, s
 
     labels = np.asarray(labels, np.int64)
     if not isinstance(features, np.memmap):
+        if mean is not None:
+            features = (np.asarray(features, np.float32) - mean) / scale
         dataset = tf.data.Dataset.from_tensor_slices((features, labels))
         if shuffle:
             dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.repeat() if repeat else dataset
         return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     def read(index):
         rows = np.sort(index)  # in file order: sequential reads; a batch's order does not matter
-        return np.asarray(features[rows], dtype=np.float32), labels[rows]
+        batch = np.asarray(features[rows], dtype=np.float32)
+        return (batch if mean is None else (batch - mean) / scale), labels[rows]
 
     def read_batch(index):
         x, y = tf.numpy_function(read, [index], (tf.float32, tf.int64), stateful=False)
@@ -100,4 +186,5 @@ def feature_dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, s
     indices = tf.data.Dataset.range(len(labels))
     if shuffle:
         indices = indices.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    indices = indices.repeat() if repeat else indices
     return indices.batch(batch_size).map(read_batch).prefetch(2)

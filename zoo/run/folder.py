@@ -41,6 +41,9 @@ HISTORY = "history.csv"
 CURVES = "curves.png"
 CONFUSION = "confusion.png"
 CARD = "README.md"
+LOGS = "logs"
+"""The run's TensorBoard logs: for watching the training, not part of the adapter (never
+recorded, so never pushed)."""
 UNCHECKED = {CONFIG, CARD}
 """Files not covered by checksums: the config holds them, the card is regenerated on push."""
 
@@ -80,7 +83,7 @@ def record_files(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
     files = {}
     for path in sorted(run_dir.rglob("*")):
         rel = path.relative_to(run_dir).as_posix()
-        if path.is_file() and rel not in UNCHECKED and not rel.startswith("."):
+        if path.is_file() and rel not in UNCHECKED and not rel.startswith(".") and rel.split("/")[0] != LOGS:
             files[rel] = sha256_file(path)
     config = {**config, "schema": SCHEMA, "files": files}
     atomic_write_text(run_dir / CONFIG, json.dumps(config, indent=2, sort_keys=False) + "\n")
