@@ -298,11 +298,11 @@ def epoch_checkpoint_callback(store: CheckpointStore, phase: str, history: list[
             store.phase_started(phase)
 
         def on_epoch_end(self, epoch, logs=None):
+            rate = current_learning_rate(self.model)
+            if rate is not None and logs is not None:
+                logs.setdefault("learning_rate", rate)  # for the callbacks after this one, too
             row = {"phase": phase, "epoch": epoch + 1}
             row.update({k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0})
-            rate = current_learning_rate(self.model)
-            if rate is not None:
-                row.setdefault("learning_rate", rate)
             history.append(row)
             state = PhaseState(epoch=epoch + 1, history=list(history))
             if stopper is not None:

@@ -3,19 +3,21 @@
 A run scores its ``test`` split, else its ``val`` split, which zoo may have drawn from
 ``train`` itself (``--val-split``, stratified, by ``--seed``). The run's ``config.json``
 keeps, under ``training.evaluated_split``, that split's name and size, the fraction and
-seed of the draw and a fingerprint of the split's examples: for files, their labels and
-last two path parts (``class/name.png``, the same wherever the folder is); for arrays,
-their labels and pixels. A dataset given to ``zoo evaluate`` that yields the same
-fingerprint under the same draw is the run's own data, wherever it now lives.
+seed of the draw and a fingerprint of the split's examples: their labels and contents
+(the bytes of each image file, wherever the folder now is; the pixels of an array). A
+dataset given to ``zoo evaluate`` that yields the same fingerprint under the same draw is
+the run's own data, wherever it lives now; a folder of other images with the same names
+is not.
 """
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import PurePath
 from typing import Any
 
 import numpy as np
+
+from zoo.util.files import sha256_file
 
 
 def split_fingerprint(split) -> str | None:
@@ -23,7 +25,7 @@ def split_fingerprint(split) -> str | None:
     if split is None or split.kind == "stream":
         return None
     if split.files is not None:
-        keys = ["/".join(PurePath(f).parts[-2:]).encode() for f in split.files]
+        keys = [sha256_file(f).encode() for f in split.files]
     else:
         keys = [hashlib.sha256(np.ascontiguousarray(image).tobytes()).digest() for image in split.images]
     pairs = sorted(int(label).to_bytes(8, "little", signed=True) + key for label, key in zip(split.labels, keys))
