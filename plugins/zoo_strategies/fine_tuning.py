@@ -13,8 +13,8 @@ it, its own dropout off as well (through the model of
 :func:`~zoo_strategies.feature_extraction.head_on_frozen_backbone`, which Keras 3 cannot
 override): the head was warmed up on features computed that way, and with the
 backbone's dropout on, the first fine-tuning epoch threw away what the warm-up learnt
-(alexnet-small on digits: validation accuracy 0.88 after the warm-up, 0.33 after one
-epoch with dropout on).
+(alexnet-small on digits, 1 warm-up and 2 fine-tuning epochs: validation accuracy 0.88
+after the warm-up, then 0.36 and 0.33 with the backbone's dropout on; 0.82 and 0.90 with it off).
 """
 
 from __future__ import annotations
