@@ -8,13 +8,15 @@ keras-team/keras#20285), and letting the moving statistics drift on a small targ
 is what ruins fine-tuning. The adapter then holds the head and only the variables that
 changed: the unfrozen layers' kernels and biases, never a frozen layer or a BN statistic.
 
-The backbone runs in inference mode as the guide's ``base_model(x, training=False)`` has
-it, its own dropout off as well (through the model of
-:func:`~zoo_strategies.feature_extraction.head_on_frozen_backbone`, which Keras 3 cannot
-override): the head was warmed up on features computed that way, and with the
+After a warm-up the backbone runs in inference mode as the guide's
+``base_model(x, training=False)`` has it, its own dropout off as well (through the model
+of :func:`~zoo_strategies.feature_extraction.head_on_frozen_backbone`, which Keras 3
+cannot override): the head was warmed up on features computed that way, and with the
 backbone's dropout on, the first fine-tuning epoch threw away what the warm-up learnt
 (alexnet-small on digits, 1 warm-up and 2 fine-tuning epochs: validation accuracy 0.88
 after the warm-up, then 0.36 and 0.33 with the backbone's dropout on; 0.82 and 0.90 with it off).
+Without a warm-up (``--warmup-epochs 0``: training from scratch, as the demo's source
+model does) there is no such head to keep, and the backbone's dropout regularises as usual.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ def fine_tune_lr(job: TrainJob) -> float:
 
 
 def train(job: TrainJob) -> TrainOutcome:
+    from zoo.api import compose
+
     backbone = job.backbone.model
     head = make_head(job.backbone.feature_dim, job.num_classes, units=job.options["units"],
                      dropout=job.options["dropout"], standardise=True)
@@ -67,7 +71,9 @@ def train(job: TrainJob) -> TrainOutcome:
     if tune:
         stages = unfreeze(job, value)
         trained = trainable_parameters(backbone)
-        model = head_on_frozen_backbone(backbone, head)  # trainable stages, but dropout and BN in inference mode
+        # after a warm-up the backbone's dropout stays off, as when the head's features were computed;
+        # without one (training from scratch) it regularises as usual
+        model = head_on_frozen_backbone(backbone, head) if warmup else compose(backbone, head)
         job.log(f"fine-tuning stages {', '.join(stages)} ({trained:,} backbone parameters) for {tune} epochs")
         compile_classifier(model, tune_lr)
         history += fit_phase(job, "fine-tune", model, job.make_dataset(job.train, training=True), job.validation_data(),
