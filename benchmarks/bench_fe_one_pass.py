@@ -26,6 +26,7 @@ BACKBONE = "resnet50"
 def zoo_feature_extraction(built, split, epochs: int = EPOCHS) -> tuple[float, float]:
     """(whole seconds, seconds of the feature pass) of the trainer on a train/val TrainJob."""
     import zoo_strategies.features as features
+
     from zoo.data.records import Split
     from zoo.plugin.catalog import get_catalog
     from zoo.plugin.specs import load_object

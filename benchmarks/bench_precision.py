@@ -16,7 +16,7 @@ construction, and the info says so. Full: 256 + 64 images at 96x96, 6 epochs, 2 
 from __future__ import annotations
 
 import numpy as np
-from bench_finetune import BATCH, BACKBONE, OPTIONS, elapsed, timed_checkpoints
+from bench_finetune import BACKBONE, BATCH, OPTIONS, elapsed, timed_checkpoints
 from workloads import build, clock, median, train_job, turns
 
 

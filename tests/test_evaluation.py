@@ -70,3 +70,16 @@ def test_evaluate_checks_what_the_model_predicts(tmp_path):
     assert full["n"] == 6 and sum(map(sum, full["confusion"])) == 6
     with pytest.raises(ZooError, match="cannot score: 5 predictions for 6 labels"):
         evaluate(model, tf.data.Dataset.from_tensor_slices(images[:5]).batch(4), labels, CLASSES)
+
+
+def test_per_class_figures_macro_f1_and_top_k_of_the_hand_worked_example():
+    scored = score(PROBS, np.array([0, 1, 1, 2]), CLASSES, top_k=2)
+    # cat: 2 predicted, 1 right -> precision 0.5, recall 1; dog: 1 of 1 predicted, 1 of 2 found; fox: perfect
+    assert scored["per_class"]["cat"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "support": 1}
+    assert scored["per_class"]["dog"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
+    assert scored["per_class"]["fox"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}
+    assert scored["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+    assert scored["top_k"] == 2 and scored["top_k_accuracy"] == 1.0  # the missed dog is its second guess
+    assert score(PROBS, np.array([0, 1, 1, 2]), CLASSES, top_k=9)["top_k"] == 3  # at most the classes
+    unseen = score(PROBS[:2], np.array([0, 1]), CLASSES)["per_class"]["fox"]
+    assert unseen == {"precision": None, "recall": None, "f1": None, "support": 0}

@@ -123,7 +123,7 @@ def test_float_exports_reproduce_the_model_in_their_runtimes(fmt, out, runtime, 
     assert check["format"] == fmt and check["quantize"] == "none"
     assert check["images"] == 18 and check["images_from"].startswith("val split of folder:shapes")
     assert check["top1_agreement"] == 1.0 and check["max_prob_diff"] < 1e-4, check
-    assert f"top-1 agreement 1.0000" in result.stderr
+    assert "top-1 agreement 1.0000" in result.stderr
     assert check["input"]["shape"] == [None, 32, 32, 3] and check["input"]["range"] == [0, 255]
 
     expected = zoo_probabilities(zoo, ft_run, files)

@@ -33,10 +33,10 @@ def china(size: int) -> np.ndarray:
 def test_imagenet_predictions_of_a_real_checkpoint(preset, monkeypatch):
     import keras
     import keras_hub
+    from zoo_kerashub.fetch import local_folder
 
     from zoo.backbone.build import build_backbone
     from zoo.plugin.catalog import get_catalog
-    from zoo_kerashub.fetch import local_folder
 
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
     built = build_backbone(get_catalog().backbone(f"kerashub:{preset}"), input_size=224)

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -51,9 +51,10 @@ def test_a_broken_module_is_one_usage_error_naming_its_folder(module, tmp_path, 
 
 
 def test_a_broken_cache_entry_says_it_can_be_deleted(module, tmp_path, monkeypatch):
-    from zoo.errors import UsageError
     from zoo_tfhub.handles import hub_cache_dir
     from zoo_tfhub.layer import load_module
+
+    from zoo.errors import UsageError
 
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
     archive = tmp_path / "m.tar.gz"

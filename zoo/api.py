@@ -27,7 +27,9 @@ Datasets (for a dataset loader)
     one input pipeline).
 Training (for a strategy's trainer)
     ``TrainJob`` (what a trainer gets), ``TrainOutcome`` (what it returns), ``fit_phase``
-    (``model.fit`` with checkpoints and ``--resume``), ``phase_finished``, ``compose``
+    (``model.fit`` with checkpoints, ``--resume``, early stopping, schedules, class weights,
+    TensorBoard and the plugins' callbacks), ``KEEP_BEST`` (its ``early_stopping`` value
+    that ends a phase on its best epoch), ``phase_finished``, ``compose``
     (backbone + head as one model); ``StageConfig`` and ``run_stage`` to train from a
     program (the ``zoo train`` of Python).
 Run folders (for a hub client, or a command that uses trained runs)
@@ -73,7 +75,7 @@ _WHERE = {
     "zoo.data.loading": ["load_dataset"],
     "zoo.data.tfdata": ["make_tf_dataset", "load_images"],
     "zoo.train.job": ["TrainJob", "TrainOutcome"],
-    "zoo.train.fit": ["fit_phase", "phase_finished"],
+    "zoo.train.fit": ["fit_phase", "phase_finished", "KEEP_BEST"],
     "zoo.train.config": ["StageConfig"],
     "zoo.train.stage": ["run_stage"],
     "zoo.run.folder": ["RunFolder", "read_run_folder", "CONFIG", "HEAD", "BACKBONE_DELTA", "METRICS", "CARD",
@@ -131,6 +133,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
         WeightsSpec,
         load_object,
     )
+    from zoo.run.export import INPUT_RESIZE  # noqa: F401
     from zoo.run.folder import (  # noqa: F401
         BACKBONE_DELTA,
         CARD,
@@ -143,6 +146,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
         read_run_folder,
         record_path,
     )
+    from zoo.run.full_model import FULL_MODEL_FILES, FullModel  # noqa: F401
     from zoo.run.hub import (  # noqa: F401
         ADAPTER_FILE_PATTERNS,
         COMMIT,
@@ -153,13 +157,11 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
         publishable_files,
         shareable_config,
     )
-    from zoo.run.export import INPUT_RESIZE  # noqa: F401
-    from zoo.run.full_model import FULL_MODEL_FILES, FullModel  # noqa: F401
     from zoo.run.inference import evaluate_run  # noqa: F401
     from zoo.run.load import compose, open_run  # noqa: F401
     from zoo.run.plots import pyplot, save_figure  # noqa: F401
     from zoo.train.config import StageConfig  # noqa: F401
-    from zoo.train.fit import fit_phase, phase_finished  # noqa: F401
+    from zoo.train.fit import KEEP_BEST, fit_phase, phase_finished  # noqa: F401
     from zoo.train.job import TrainJob, TrainOutcome  # noqa: F401
     from zoo.train.stage import run_stage  # noqa: F401
     from zoo.util.files import (  # noqa: F401

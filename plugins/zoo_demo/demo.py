@@ -53,7 +53,7 @@ class DemoPlan:
     """Epochs and sizes; ``--quick`` shrinks them to a smoke test."""
 
     source_epochs: int = 20
-    feature_epochs: int = 60
+    feature_epochs: int = 10  # of at least 100 steps each on cached features
     fine_tune_epochs: int = 40
     warmup_epochs: int = 10
     adapt_method: str = "dann"

@@ -13,12 +13,7 @@ from typing import Any
 
 from zoo_hf.card_metadata import get as _get
 from zoo_hf.card_metadata import metadata, public_dataset_name
-from zoo_hf.card_usage import (  # noqa: F401 (KERAS_PREPROCESSING, keras_applications_module: re-exported)
-    FULL_MODEL_FILES,
-    KERAS_PREPROCESSING,
-    keras_applications_module,
-    usage,
-)
+from zoo_hf.card_usage import FULL_MODEL_FILES, KERAS_PREPROCESSING, keras_applications_module, usage  # noqa: F401 (KERAS_PREPROCESSING, keras_applications_module: re-exported)
 
 RECORD = "zoo.json"  # zoo.api.HUB_RECORD, named here so rendering a card imports nothing of the core
 

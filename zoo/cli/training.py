@@ -15,7 +15,7 @@ import click
 
 from zoo.cli.output import echo_json, echo_mapping
 from zoo.errors import UsageError, ZooError
-from zoo.train.config import BAD_IMAGE_POLICIES, DISTRIBUTIONS, NORMALIZATIONS, PRECISIONS
+from zoo.train.config import BAD_IMAGE_POLICIES, DISTRIBUTIONS, NORMALIZATIONS, PRECISIONS, SCHEDULES
 from zoo.util.quiet import import_tensorflow, needs_tensorflow
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -37,7 +37,9 @@ CORE_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--dataset", "dataset", str, "Training dataset, e.g. folder:PATH, npz:PATH, digits."),
     ("--target", "target", str, "Unlabelled target dataset (domain adaptation)."),
     ("--image-size", "image_size", int, "Input size in pixels (default: the backbone's)."),
-    ("--epochs", "epochs", int, "Epochs (per phase for multi-phase strategies). [default: 5]"),
+    ("--epochs", "epochs", int, "Epochs of the whole run, all phases together (fine-tuning: warm-up plus "
+     "fine-tuning). An epoch is a pass over the training images; on cached features (feature extraction, "
+     "fine-tuning's warm-up) it is at least 100 steps of the head. [default: 5]"),
     ("--batch-size", "batch_size", int, "Batch size. [default: 32]"),
     ("--lr", "lr", float, "Learning rate. [default: 0.001]"),
     ("--weights", "weights", str, "Backbone weights: default, imagenet, none (random) or a file path."),
@@ -54,6 +56,14 @@ CORE_FLAGS: list[tuple[str, str, Any, str]] = [
      "else float32. [default: float32]"),
     ("--distribute", "distribute", click.Choice(DISTRIBUTIONS), "tf.distribute strategy. [default: none]"),
     ("--name", "name", str, "A name for the run (recorded in its config)."),
+    ("--early-stopping", "early_stopping", int, "Stop a phase after PATIENCE epochs without a better validation "
+     "loss (training loss without a validation split) and keep its best epoch's weights; survives --resume."),
+    ("--class-weight", "class_weight", str, "Loss weight per class: auto (inverse class frequency), none, or a "
+     "JSON file {\"class\": weight} (unnamed classes weigh 1). [default: none]"),
+    ("--schedule", "schedule", click.Choice(SCHEDULES), "Learning rate over each phase's epochs: constant, cosine "
+     "(down towards 0) or step (a tenth after each third). [default: constant]"),
+    ("--warmup", "warmup", int, "Epochs of linear learning-rate warm-up at the start of each phase (not "
+     "fine-tuning's --warmup-epochs of head-only training). [default: 0]"),
 ]
 
 
@@ -125,6 +135,11 @@ def build_train_command(catalog) -> click.Command:
         `zoo run` would run for the same settings. A run checkpoints at the end of an
         epoch at most every ZOO_CHECKPOINT_INTERVAL seconds (default 60; 0: every
         epoch) and after each phase's last epoch; `--resume` continues from there.
+
+        Every run writes TensorBoard logs (per-epoch loss, accuracy and learning rate
+        of each phase, the confusion matrix): watch a run with
+        `tensorboard --logdir OUT.partial/logs` while it trains, and
+        `tensorboard --logdir OUT/logs` once it is written.
         """
         from zoo.train.config import default_out, stage_from_mapping
 
@@ -217,17 +232,24 @@ def run(pipeline_file: str, resume: bool) -> None:
 @click.option("--split", default=None, help="Split to score (default: test, else val, else train).")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--on-bad-image", type=click.Choice(BAD_IMAGE_POLICIES), default="skip", show_default=True)
-@click.option("--seed", type=int, default=None, help="Seed for datasets that split or generate data (default: the run's).")
+@click.option("--seed", type=int, default=None, help="Seed for datasets that generate data (default: the run's).")
+@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Report top-k accuracy for this k (at most the number of classes).")
 @json_option
 @needs_tensorflow
 def evaluate(run_ref: str, dataset: str | None, split: str | None, batch_size: int, on_bad_image: str,
-             seed: int | None, as_json: bool) -> None:
-    """Score a run (folder, hf://REPO[@REV] or adapter name) on a labelled dataset."""
+             seed: int | None, top_k: int, as_json: bool) -> None:
+    """Score a run (folder, hf://REPO[@REV] or adapter name) on a labelled dataset.
+
+    On the data the run was trained on, the default is the split the run was scored
+    on, drawn again as in training (its held-out images, not its training ones).
+    Accuracy, loss, per-class precision, recall and F1, macro-F1 and top-k accuracy.
+    """
     from zoo.run.inference import evaluate_run
     from zoo.run.load import open_run
 
     metrics = evaluate_run(open_run(run_ref), dataset, split, batch_size=batch_size, on_bad_image=on_bad_image,
-                           seed=seed)
+                           seed=seed, top_k=top_k, log=log)
     if as_json:
         echo_json(metrics)
     else:

@@ -17,7 +17,8 @@ Rules every hook shares:
 
 - **When**: each ``zoo_*`` hook that returns specs is called at most once per process,
   lazily, the first time the core needs that kind of thing (``zoo list strategies`` never
-  calls ``zoo_backbones``). ``zoo_commands`` is called once, while the CLI is built.
+  calls ``zoo_backbones``). ``zoo_commands`` is called once, while the CLI is built;
+  ``zoo_callbacks`` once per training phase.
 - **What to return**: a list of the hook's spec class (or ``None`` for nothing). Anything
   else (a dict, a string, a spec without a name) quarantines the plugin.
 - **No TensorFlow**: never import TensorFlow or Keras at module import time or inside
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     import click
 
     from zoo.plugin.specs import BackboneSourceSpec, BackboneSpec, DatasetSpec, HubSpec, StrategySpec
+    from zoo.train.job import TrainJob
 
 hookspec = pluggy.HookspecMarker("zoo")
 
@@ -131,4 +133,26 @@ def zoo_commands(cli: click.Group) -> None:
     it. Keep command bodies lazy: import heavy modules inside them (decorate with
     :func:`zoo.api.needs_tensorflow` if they use TensorFlow), and raise
     :class:`zoo.api.UsageError` for a bad input: the CLI prints it as one line, exit 2.
+    """
+
+
+@hookspec
+def zoo_callbacks(job: TrainJob, phase: str) -> list | None:
+    """Keras callbacks to add to a training phase: loggers, monitors, profilers.
+
+    Called once for every phase that :func:`zoo.api.fit_phase` trains, whichever
+    strategy it belongs to (built-in or third-party), just before the phase's ``fit``,
+    with the :class:`zoo.api.TrainJob` and the phase's name (``"head"``,
+    ``"fine-tune"``, ``"adapt-dann"``...); take only the arguments you need
+    (``def zoo_callbacks(job):`` works). Return a list of
+    ``keras.callbacks.Callback`` objects, new ones each call (a phase's ``fit`` calls
+    their ``set_model``), or ``None``. Import Keras inside the hook, never at module
+    import time. Each callback sees every epoch's logs (``loss``, ``accuracy``, their
+    ``val_`` twins, ``learning_rate``) after zoo's checkpoint has recorded the epoch;
+    epoch numbers are the phase's own, so a resumed phase starts at its checkpointed
+    epoch and a finished phase calls none of them. A callback may end the phase early
+    (``self.model.stop_training = True``); it must not change the weights, which zoo's
+    checkpoints would not know about. Anything that is not a Keras callback stops the
+    run, naming your plugin; a hook that raises quarantines the plugin and the run goes
+    on without its callbacks.
     """

@@ -50,6 +50,9 @@ CARD = "README.md"
 HUB_RECORD = "zoo.json"
 """The record's name in a folder pulled from a hub (``zoo.run.hub`` pushes it under this name);
 adapters pushed before it have the record as ``config.json``, like a run folder."""
+LOGS = "logs"
+"""The run's TensorBoard logs: for watching the training, not part of the adapter (never
+recorded, so never pushed)."""
 UNCHECKED = {CONFIG, CARD}
 """Files not covered by checksums: the config holds them, the card is regenerated on push."""
 
@@ -89,7 +92,7 @@ def record_files(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
     files = {}
     for path in sorted(run_dir.rglob("*")):
         rel = path.relative_to(run_dir).as_posix()
-        if path.is_file() and rel not in UNCHECKED and not rel.startswith("."):
+        if path.is_file() and rel not in UNCHECKED and not rel.startswith(".") and rel.split("/")[0] != LOGS:
             files[rel] = sha256_file(path)
     config = {**config, "schema": SCHEMA, "files": files}
     atomic_write_text(run_dir / CONFIG, json.dumps(config, indent=2, sort_keys=False) + "\n")

@@ -1,4 +1,4 @@
-"""The pictures and tables a run leaves: history.csv, curves.png, confusion.png.
+"""The pictures and tables a run leaves: history.csv, curves.png, confusion.png (also in TensorBoard).
 
 Written headless (matplotlib's Agg) and atomically, like every run file.
 """
@@ -37,10 +37,14 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path: Path) -> None:
+def figure_png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_figure(fig, path: Path) -> None:
+    atomic_write_bytes(path, figure_png(fig))
 
 
 def plot_curves(path: Path, rows: list[dict[str, Any]], title: str = "") -> None:
@@ -70,6 +74,11 @@ def plot_curves(path: Path, rows: list[dict[str, Any]], title: str = "") -> None
 
 
 def plot_confusion(path: Path, confusion: list[list[int]], class_names: list[str], title: str = "") -> None:
+    atomic_write_bytes(path, confusion_png(confusion, class_names, title))
+
+
+def confusion_png(confusion: list[list[int]], class_names: list[str], title: str = "") -> bytes:
+    """The confusion matrix as a PNG: true classes down, predicted across, counts in the cells."""
     plt = pyplot()
     matrix = np.asarray(confusion)
     size = max(4.0, 0.45 * len(class_names) + 2)
@@ -85,5 +94,6 @@ def plot_confusion(path: Path, confusion: list[list[int]], class_names: list[str
             ax.text(j, i, str(value), ha="center", va="center", fontsize=8,
                     color="white" if value > threshold else "black")
     ax.set_title(title or "confusion matrix")
-    save_figure(fig, path)
+    png = figure_png(fig)
     plt.close(fig)
+    return png

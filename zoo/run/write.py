@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo import __version__
 from zoo.plugin.host import plugin_provenance
-from zoo.run.folder import BACKBONE_DELTA, CONFUSION, CURVES, HEAD, HISTORY, METRICS, record_files
+from zoo.run.folder import BACKBONE_DELTA, CONFUSION, CURVES, HEAD, HISTORY, LOGS, METRICS, record_files
 from zoo.util.files import atomic_directory, atomic_write_text, is_out_of_space, out_of_space
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ def build_run_config(inputs: StageInputs, out: Path, trained: TrainedStage) -> d
             "precision": inputs.precision["policy"], "precision_chosen": inputs.precision,
             "distribute": config.distribute, "dataset": config.dataset,
             "target": config.target, "val_split": config.val_split, "augment": config.augment,
+            "early_stopping": config.early_stopping, "class_weight": config.class_weight,
+            "schedule": config.schedule or "constant", "warmup": config.warmup or 0,
+            "evaluated_split": scored_split(inputs, trained.metrics.get("split")),
         },
         "class_names": inputs.source.class_names,
         "parent": {"ref": config.from_run, "name": parent.config.get("name")} if parent else None,
@@ -74,10 +78,23 @@ def backbone_record(spec, built, normalization: dict[str, Any]) -> dict[str, Any
     return record
 
 
-def write_run(out: Path, run_config: dict[str, Any], outcome, delta: dict, metrics: dict[str, Any]) -> None:
-    """Write the run folder in one step; a full disk is one line, and the checkpoints stay for ``--resume``."""
+def scored_split(inputs: StageInputs, name: str | None) -> dict[str, Any] | None:
+    """How the images the run was scored on were chosen (see :mod:`zoo.train.held_out`)."""
+    from zoo.train.held_out import evaluated_split_record
+
+    split = inputs.source.splits.get(name) if name else None
+    if split is None:
+        return None
+    return evaluated_split_record(name, split, inputs.config.val_split, inputs.config.seed)
+
+
+def write_run(out: Path, run_config: dict[str, Any], outcome, delta: dict, metrics: dict[str, Any],
+              logs: Path | None = None) -> None:
+    """Write the run folder in one step; a full disk is one line, and the checkpoints stay for ``--resume``.
+    ``logs`` (the TensorBoard logs of its training) move into ``out/logs/``, unrecorded: they are for
+    watching, not part of the adapter."""
     try:
-        _write_files(out, run_config, outcome, delta, metrics)
+        _write_files(out, run_config, outcome, delta, metrics, logs)
     except Exception as error:
         if not is_out_of_space(error):
             raise
@@ -86,7 +103,8 @@ def write_run(out: Path, run_config: dict[str, Any], outcome, delta: dict, metri
                            "nothing was left behind; free space and run the same command with --resume") from None
 
 
-def _write_files(out: Path, run_config: dict[str, Any], outcome, delta: dict, metrics: dict[str, Any]) -> None:
+def _write_files(out: Path, run_config: dict[str, Any], outcome, delta: dict, metrics: dict[str, Any],
+                 logs: Path | None) -> None:
     from zoo.run.delta import save_delta
     from zoo.run.heads import save_head
     from zoo.run.plots import plot_confusion, plot_curves, write_history
@@ -105,4 +123,6 @@ def _write_files(out: Path, run_config: dict[str, Any], outcome, delta: dict, me
         plot_curves(tmp / CURVES, outcome.history, title=title)
         plot_confusion(tmp / CONFUSION, metrics.get("confusion", []), run_config["class_names"],
                        title=f"{title}: {metrics.get('split')} accuracy {metrics.get('accuracy', 0):.3f}")
+        if logs is not None and logs.is_dir():
+            shutil.copytree(logs, tmp / LOGS)
         record_files(tmp, run_config)

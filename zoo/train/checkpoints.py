@@ -67,6 +67,10 @@ class PhaseState:
     epoch: int = 0
     done: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    tracking: dict[str, Any] = field(default_factory=dict)
+    """Small JSON state of the phase's callbacks that must survive a resume (early stopping's counter)."""
+    best_weights: list[np.ndarray] | None = None
+    """The weights early stopping would restore, kept in the checkpoint beside the current ones."""
 
 
 _in_flight: dict[Path, "_Write"] = {}  # phase folder -> its background write (whichever store started it)
@@ -111,6 +115,8 @@ def _write(folder: Path, arrays: dict[str, np.ndarray], state: PhaseState) -> No
     try:
         for key, value in arrays.items():
             np.save(tmp / f"{key}.npy", value, allow_pickle=False)
+        for i, value in enumerate(state.best_weights or []):
+            np.save(tmp / f"b{i}.npy", value, allow_pickle=False)
         os.replace(tmp, folder / name)
         _write_state(folder, state, name)
     except OSError as error:  # the last good checkpoint stays (state.json still names it); the new one goes
@@ -119,7 +125,8 @@ def _write(folder: Path, arrays: dict[str, np.ndarray], state: PhaseState) -> No
         if is_out_of_space(error):
             run = folder.parent.parent.with_name(folder.parent.parent.name.removesuffix(".partial"))
             kept = "the last checkpoint is kept; " if current else ""
-            raise out_of_space(folder, f"the checkpoint of {run}", sum(a.nbytes for a in arrays.values()),
+            size = sum(a.nbytes for a in arrays.values()) + sum(a.nbytes for a in state.best_weights or [])
+            raise out_of_space(folder, f"the checkpoint of {run}", size,
                                f"{kept}free space and run the same command with --resume") from None
         raise
     if current:
@@ -127,8 +134,10 @@ def _write(folder: Path, arrays: dict[str, np.ndarray], state: PhaseState) -> No
 
 
 def _write_state(folder: Path, state: PhaseState, weights: str) -> None:
-    atomic_write_text(folder / STATE, json.dumps({"epoch": state.epoch, "done": state.done, "weights": weights,
-                                                  "history": state.history}))
+    saved = {"epoch": state.epoch, "done": state.done, "weights": weights, "history": state.history}
+    if state.tracking:
+        saved["tracking"] = state.tracking
+    atomic_write_text(folder / STATE, json.dumps(saved))
 
 
 def _wait(folder: Path) -> None:
@@ -140,8 +149,8 @@ def _wait(folder: Path) -> None:
             raise write.error
 
 
-def _load_arrays(folder: Path, saved: dict[str, Any]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(model weights, optimizer values) of the checkpoint ``saved`` names."""
+def _load_arrays(folder: Path, saved: dict[str, Any]) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """(model weights, optimizer values, best weights) of the checkpoint ``saved`` names."""
     where = folder / saved["weights"]
     names = {p.stem for p in where.glob("*.npy")}
 
@@ -149,7 +158,7 @@ def _load_arrays(folder: Path, saved: dict[str, Any]) -> tuple[list[np.ndarray],
         count = sum(1 for n in names if n.startswith(prefix))
         return [np.load(where / f"{prefix}{i}.npy", allow_pickle=False) for i in range(count)]
 
-    return series("w"), series("o")
+    return series("w"), series("o"), series("b")
 
 
 class CheckpointStore:
@@ -185,7 +194,8 @@ class CheckpointStore:
 
     def state(self, phase: str) -> PhaseState | None:
         saved = self._saved(phase)
-        return None if saved is None else PhaseState(saved["epoch"], saved["done"], saved["history"])
+        return None if saved is None else PhaseState(saved["epoch"], saved["done"], saved["history"],
+                                                     saved.get("tracking", {}))
 
     def save(self, phase: str, model, state: PhaseState, wait: bool = False, with_optimizer: bool = True) -> None:
         """Checkpoint ``model`` (and its optimizer, when built and ``with_optimizer``) after an epoch.
@@ -200,18 +210,21 @@ class CheckpointStore:
         if with_optimizer and optimizer is not None and getattr(optimizer, "built", False):
             arrays.update({f"o{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
         _wait(folder)  # the previous epoch's write first, so checkpoints land in order
-        write = _Write(folder, arrays, PhaseState(state.epoch, state.done, list(state.history)))
+        write = _Write(folder, arrays, PhaseState(state.epoch, state.done, list(state.history), dict(state.tracking),
+                                                  state.best_weights))
         with _in_flight_lock:
             _in_flight[folder] = write
         write.start()
         if wait:
             _wait(folder)
 
-    def mark_done(self, phase: str, model, history: list[dict[str, Any]]) -> None:
+    def mark_done(self, phase: str, model, history: list[dict[str, Any]], tracking: dict[str, Any] | None = None,
+                  weights_changed: bool = False) -> None:
         """Record that ``phase`` is finished with ``model`` as it is after the last row of ``history``.
 
         When that epoch is checkpointed already, only ``state.json`` is rewritten; otherwise
-        (an epoch the interval left out, or a phase of no epochs) the weights of ``model``
+        (an epoch the interval left out, a phase of no epochs, or ``weights_changed``: early
+        stopping put its best epoch's weights back) the weights of ``model``
         are saved before this returns, without the optimizer's state: a finished phase
         never steps again (a resumed run only restores it), and that state is often more
         than half the bytes.
@@ -219,11 +232,12 @@ class CheckpointStore:
         folder = self._dir(phase)
         saved = self._saved(phase)
         last = history[-1]["epoch"] if history else 0
-        if saved is None or saved["epoch"] != last:
-            self.save(phase, model, PhaseState(epoch=last, done=True, history=list(history)), wait=True,
-                      with_optimizer=False)
+        tracking = dict(tracking or {})
+        if saved is None or saved["epoch"] != last or weights_changed:
+            self.save(phase, model, PhaseState(epoch=last, done=True, history=list(history), tracking=tracking),
+                      wait=True, with_optimizer=False)
             return
-        _write_state(folder, PhaseState(saved["epoch"], True, list(history)), saved["weights"])
+        _write_state(folder, PhaseState(saved["epoch"], True, list(history), tracking), saved["weights"])
 
     def restore(self, phase: str, model) -> PhaseState | None:
         """Load the last checkpoint of ``phase`` into ``model`` (and its optimizer).
@@ -234,7 +248,7 @@ class CheckpointStore:
         saved = self._saved(phase)
         if saved is None:
             return None
-        weights, optimizer_values = _load_arrays(self._dir(phase), saved)
+        weights, optimizer_values, best = _load_arrays(self._dir(phase), saved)
         self._check_fits(phase, "weights", weights, model.weights)
         optimizer = getattr(model, "optimizer", None)
         if optimizer_values and optimizer is not None:
@@ -243,8 +257,11 @@ class CheckpointStore:
             self._check_fits(phase, "optimizer variables", optimizer_values, optimizer.variables)
             for variable, value in zip(optimizer.variables, optimizer_values):
                 variable.assign(value)
+        if best:
+            self._check_fits(phase, "best weights", best, model.weights)
         model.set_weights(weights)
-        return PhaseState(epoch=saved["epoch"], done=saved["done"], history=saved["history"])
+        return PhaseState(epoch=saved["epoch"], done=saved["done"], history=saved["history"],
+                          tracking=saved.get("tracking", {}), best_weights=best or None)
 
     def holds_any(self) -> bool:
         """Whether any phase has a checkpoint on disk, once the writes in flight have landed."""
@@ -275,12 +292,15 @@ class CheckpointStore:
 
 
 def epoch_checkpoint_callback(store: CheckpointStore, phase: str, history: list[dict[str, Any]],
-                              every_epoch: bool = False):
-    """A Keras callback that records each epoch's logs, checkpoints the model when due
-    (:meth:`CheckpointStore.epoch_ended`) and marks the phase done when training ends.
+                              every_epoch: bool = False, stopper=None):
+    """A Keras callback that records each epoch's logs (and learning rate), checkpoints the
+    model when due (:meth:`CheckpointStore.epoch_ended`) and marks the phase done when
+    training ends.
 
-    Put it first: its ``on_train_end`` then keeps the last epoch's weights, before any
-    later callback changes the model (``EarlyStopping(restore_best_weights=True)``).
+    With a ``stopper`` (:class:`zoo.train.stopping.EarlyStopper`) it also asks it after
+    each epoch whether to stop, checkpoints its counter and best weights with the epoch,
+    and puts the best weights back before the phase is marked done: so a resumed run
+    stops where an uninterrupted one would, with the same weights.
     """
     import keras
 
@@ -289,12 +309,31 @@ def epoch_checkpoint_callback(store: CheckpointStore, phase: str, history: list[
             store.phase_started(phase)
 
         def on_epoch_end(self, epoch, logs=None):
+            rate = current_learning_rate(self.model)
+            if rate is not None and logs is not None:
+                logs.setdefault("learning_rate", rate)  # for the callbacks after this one, too
             row = {"phase": phase, "epoch": epoch + 1}
             row.update({k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0})
             history.append(row)
-            store.epoch_ended(phase, self.model, PhaseState(epoch=epoch + 1, history=list(history)), every_epoch)
+            state = PhaseState(epoch=epoch + 1, history=list(history))
+            if stopper is not None:
+                if stopper.epoch_ended(epoch + 1, row, self.model):
+                    self.model.stop_training = True
+                state.tracking, state.best_weights = stopper.state(), stopper.best_weights
+            store.epoch_ended(phase, self.model, state, every_epoch)
 
         def on_train_end(self, logs=None):
-            store.mark_done(phase, self.model, history)
+            restored = stopper is not None and stopper.restore_best(self.model)
+            store.mark_done(phase, self.model, history, tracking=stopper.state() if stopper else None,
+                            weights_changed=restored)
 
     return EpochCheckpoint()
+
+
+def current_learning_rate(model) -> float | None:
+    """The optimizer's learning rate now (a schedule's value at the current step), or None."""
+    optimizer = getattr(model, "optimizer", None)
+    try:
+        return float(np.asarray(optimizer.learning_rate))
+    except (AttributeError, TypeError, ValueError):
+        return None

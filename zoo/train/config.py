@@ -43,6 +43,8 @@ BAD_IMAGE_POLICIES = ("skip", "fail")
 NORMALIZATIONS = ("backbone", "standardize", "unit", "symmetric")
 """backbone: the backbone's own preprocessing (default); standardize: zero mean, unit
 variance per channel from the training images; unit: [0, 1]; symmetric: [-1, 1]."""
+SCHEDULES = ("constant", "cosine", "step")
+"""``--schedule`` (see :mod:`zoo.train.schedules`); ``None`` in a config means constant."""
 
 
 @dataclass
@@ -67,6 +69,10 @@ class StageConfig:
     precision: str = "float32"
     distribute: str = "none"
     name: str | None = None
+    early_stopping: int | None = None
+    class_weight: str | None = None
+    schedule: str | None = None
+    warmup: int | None = None
     strategy_options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,12 +103,14 @@ TYPES: dict[str, tuple[type, ...]] = {
     "out": (str,), "augment": (str,), "name": (str,), "image_size": (int,), "epochs": (int,),
     "batch_size": (int,), "seed": (int,), "shots": (int,), "lr": (float, int), "val_split": (float, int),
     "on_bad_image": (str,), "normalization": (str,), "precision": (str,), "distribute": (str,),
+    "early_stopping": (int,), "class_weight": (str,), "schedule": (str,), "warmup": (int,),
 }
 CHOICES = {
     "on_bad_image": BAD_IMAGE_POLICIES,
     "normalization": NORMALIZATIONS,
     "precision": PRECISIONS,
     "distribute": DISTRIBUTIONS,
+    "schedule": SCHEDULES,
 }
 
 
@@ -201,6 +209,11 @@ def check_stage(config: StageConfig, where: str) -> None:
     for key in ("epochs", "batch_size"):
         if getattr(config, key) < 1:
             raise ConfigError(f"{where}: '{key}' must be >= 1, got {getattr(config, key)}")
+    if config.early_stopping is not None and config.early_stopping < 1:
+        raise ConfigError(f"{where}: 'early_stopping' is a patience in epochs and must be >= 1, "
+                          f"got {config.early_stopping} (leave it out to train every epoch)")
+    if config.warmup is not None and config.warmup < 0:
+        raise ConfigError(f"{where}: 'warmup' must be >= 0 epochs, got {config.warmup}")
     if config.shots is not None and config.shots < 1:
         raise ConfigError(f"{where}: 'shots' must be >= 1, got {config.shots}")
     if config.image_size is not None and config.image_size < 1:
@@ -209,6 +222,9 @@ def check_stage(config: StageConfig, where: str) -> None:
         raise ConfigError(f"{where}: 'lr' must be > 0, got {config.lr}")
     if not 0 <= config.val_split < 1:
         raise ConfigError(f"{where}: 'val_split' must be in [0, 1), got {config.val_split}")
+    from zoo.train.class_weights import check_class_weight
+
+    check_class_weight(config.class_weight, where)
     if config.dataset is None:
         raise ConfigError(f"{where}: 'dataset' is required (e.g. dataset = \"folder:data/pets\")")
     if config.backbone is None and config.from_run is None:

@@ -43,8 +43,10 @@ class TrainJob:
     """The strategy's own options (its spec's :class:`zoo.api.OptionSpec` names), coerced to their
     types, range-checked and with defaults filled in."""
     epochs: int
-    """``--epochs``: how many passes over ``train`` the whole run should make, all phases together
-    (a multi-phase strategy splits them; say how in the option help)."""
+    """``--epochs``: how many epochs the whole run trains, all phases together (a multi-phase
+    strategy splits them; say how in the option help). An epoch is a pass over ``train``,
+    except on cached features, where the built-ins make it at least
+    ``zoo_strategies.features.MIN_STEPS_PER_EPOCH`` steps."""
     batch_size: int
     """``--batch-size``: the batch size ``make_dataset`` uses unless told otherwise."""
     lr: float
@@ -78,6 +80,20 @@ class TrainJob:
     """Keras' ``verbose`` for ``fit`` (:func:`zoo.api.fit_phase` passes it on)."""
     log: Callable[[str], None] = print
     """Say something to the user (one line, on stderr in the CLI)."""
+    early_stopping: int | None = None
+    """``--early-stopping``: the patience, in epochs, after which :func:`zoo.api.fit_phase` stops a
+    phase whose validation loss (training loss without a validation split) no longer improves,
+    putting the best epoch's weights back; ``None``: train every epoch."""
+    schedule: str = "constant"
+    """``--schedule``: ``constant``, ``cosine`` or ``step``, applied by :func:`zoo.api.fit_phase` to
+    each phase's epochs, from the learning rate the model was compiled with (see :mod:`zoo.train.schedules`)."""
+    warmup: int = 0
+    """``--warmup``: epochs of linear learning-rate warm-up at the start of each phase."""
+    class_weight: dict[int, float] | None = None
+    """``--class-weight``: loss weight per class index (``auto``: inverse class frequency in ``train``),
+    passed to ``fit`` by :func:`zoo.api.fit_phase`; ``None``: every example counts the same."""
+    logs_dir: Path | None = None
+    """Where :func:`zoo.api.fit_phase` writes TensorBoard logs (``logs/PHASE/``); ``None``: none."""
 
     @property
     def num_classes(self) -> int:

@@ -31,7 +31,9 @@ from zoo.data.subsets import unlabelled
 from zoo.errors import UsageError
 from zoo.run.folder import BACKBONE_DELTA
 from zoo.run.write import build_run_config, write_run
+from zoo.train.callbacks import LOGS
 from zoo.train.checkpoints import CheckpointStore, checkpoint_interval
+from zoo.train.class_weights import resolve_class_weight
 from zoo.train.config import StageConfig, default_out
 from zoo.train.inputs import StageInputs, gather_inputs
 from zoo.train.plan import STAGE_FILE, StagePaths, check_out, check_stage_plan, stage_paths
@@ -112,24 +114,28 @@ def run_stage(config: StageConfig, *, catalog=None, resume: bool = False, verbos
         # the first TensorFlow work: multi-worker sets up collective ops, which only works at start-up
         distribution = make_strategy(config.distribute)
         inputs = gather_inputs(config, catalog, strategy, options, log)
+        class_weight = resolve_class_weight(config.class_weight, inputs.source.splits["train"].labels,
+                                            inputs.source.class_names, where)
         if resuming:
             log(f"resuming the interrupted run in {paths.work}")
         else:
             if resume:
                 log(f"nothing to resume at {paths.work}; starting afresh")
             lock = create_partial(paths, stage_text)
-        return _train_and_write(inputs, distribution, paths, interval, verbose, log, resuming, keep_scratch)
+        return _train_and_write(inputs, distribution, paths, interval, verbose, log, resuming, keep_scratch,
+                                class_weight)
     finally:
         if lock is not None:
             lock.release()
 
 
 def _train_and_write(inputs: StageInputs, distribution, paths: StagePaths, interval: float, verbose: int,
-                     log: Callable[[str], None], resuming: bool, keep_scratch: bool) -> StageResult:
+                     log: Callable[[str], None], resuming: bool, keep_scratch: bool,
+                     class_weight: dict[int, float] | None) -> StageResult:
     try:
-        trained = _train(inputs, distribution, paths.work, interval, verbose, log)
+        trained = _train(inputs, distribution, paths.work, interval, verbose, log, class_weight)
         run_config = build_run_config(inputs, paths.out, trained)
-        write_run(paths.own, run_config, trained.outcome, trained.delta, trained.metrics)
+        write_run(paths.own, run_config, trained.outcome, trained.delta, trained.metrics, logs=paths.work / LOGS)
     except BaseException:
         if not resuming:
             discard_unstarted(paths)
@@ -151,7 +157,7 @@ class TrainedStage:
 
 
 def _train(inputs: StageInputs, distribution, work: Path, checkpoint_every: float, verbose: int,
-           log: Callable[[str], None]) -> TrainedStage:
+           log: Callable[[str], None], class_weight: dict[int, float] | None = None) -> TrainedStage:
     import keras
 
     from zoo.data.augment import Augmentation
@@ -159,6 +165,7 @@ def _train(inputs: StageInputs, distribution, work: Path, checkpoint_every: floa
     from zoo.plugin.specs import load_object
     from zoo.run.delta import changed_variables
     from zoo.run.load import compose
+    from zoo.train.board import log_evaluation
     from zoo.train.job import TrainJob
 
     config, spec, source, target = inputs.config, inputs.spec, inputs.source, inputs.target
@@ -185,10 +192,13 @@ def _train(inputs: StageInputs, distribution, work: Path, checkpoint_every: floa
             work_dir=work, target=unlabelled(target.splits.get("train")) if target else None,
             target_eval=unlabelled(_eval_split(target)) if target else None, augmenting=augment is not None,
             precision=precision, distribution=distribution, verbose=verbose, log=log,
+            early_stopping=config.early_stopping, schedule=config.schedule or "constant", warmup=config.warmup or 0,
+            class_weight=class_weight, logs_dir=work / LOGS,
         )
         outcome = load_object(inputs.strategy.trainer)(job)
         delta = changed_variables(built.model, before, always=inherited)
         metrics = _evaluate(compose(built.model, outcome.head), source, target, make_dataset, outcome.metrics)
+        log_evaluation(work / LOGS, metrics, source.class_names)
     return TrainedStage(built=built, normalization=normalization, outcome=outcome, delta=delta, metrics=metrics)
 
 
