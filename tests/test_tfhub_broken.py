@@ -117,3 +117,39 @@ def test_a_run_records_its_module_digest_and_refuses_a_changed_module(tmp_path, 
     assert line.startswith(f"zoo: error: TF Hub module {handle} is not the one this run was made with: its files "
                            "have digest ")
     assert f"the run recorded {recorded['sha256']}; restore that module, or train again" in line
+
+
+@pytest.mark.slow
+def test_a_resumed_run_rebuilds_from_the_module_it_started_with(tmp_path):
+    """--resume checks the files the run started on (OUT.partial/pins.json): a module that changed
+    in between is refused, not silently mixed into the run."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from imagegen import make_shapes_folder
+
+    handle = export_hub_style(tmp_path / "module")
+    data = make_shapes_folder(tmp_path / "shapes", per_class=6, size=32)
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "zoo", "train", "--backbone", f"tfhub:{handle}", "--dataset", f"folder:{data}",
+            "--image-size", "32", "--epochs", "200", "--out", str(out)]
+    env = {**os.environ, "ZOO_CHECKPOINT_INTERVAL": "0"}
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    partial = tmp_path / "run.partial"
+    deadline = time.monotonic() + 180
+    while not any((partial / "checkpoints").glob("*/state.json")):
+        assert first.poll() is None and time.monotonic() < deadline, first.stderr.read() if first.poll() else ""
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    pinned = json.loads((partial / "pins.json").read_text())["module"]
+    assert pinned["handle"] == str(handle)
+
+    shutil.rmtree(handle)
+    export_hub_style(handle, seed=2)
+    resumed = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, timeout=300)
+    assert resumed.returncode == 2, resumed.stderr[-2000:]
+    assert f"the run recorded {pinned['sha256']}" in resumed.stderr.strip().splitlines()[-1]
+    assert partial.is_dir()  # the checkpoints stay for when the module is restored

@@ -49,15 +49,18 @@ def stage_weights(config: StageConfig, spec, parent: RunFolder | None) -> str:
     return weights
 
 
-def pinned_spec(config: StageConfig, spec, weights: str, parent: RunFolder | None, catalog):
-    """The backbone spec with its hub files fetched and verified now, before anything is written
-    (a source without ``pin`` gives it back as it is); a child of a run gets the parent's files."""
+def pinned_spec(config: StageConfig, spec, weights: str, parent: RunFolder | None, catalog,
+                pins: dict | None = None):
+    """``(spec, pins)``: the backbone spec with its hub files fetched and verified now, before
+    anything is written (a source without ``pin`` gives it back as it is, and no pins); a child
+    of a run gets the parent's files, a resumed run the ones it started with (``pins``)."""
     from zoo.backbone.build import check_input_size, pin_backbone
 
-    pinned, _ = pin_backbone(spec, weights=weights, recorded=parent.backbone if parent else None, catalog=catalog)
+    recorded = parent.backbone if parent else pins
+    pinned, provenance = pin_backbone(spec, weights=weights, recorded=recorded, catalog=catalog)
     if config.image_size:
         check_input_size(pinned, config.image_size)
-    return pinned
+    return pinned, provenance
 
 
 def load_stage_data(config: StageConfig, catalog):
@@ -88,11 +91,11 @@ def load_stage_data(config: StageConfig, catalog):
 
 
 def gather_inputs(config: StageConfig, catalog, strategy, options: dict[str, Any],
-                  log: Callable[[str], None]) -> "StageInputs":
+                  log: Callable[[str], None], pins: dict | None = None) -> "StageInputs":
     """The parent run, backbone, weights and datasets of a stage, each checked."""
     parent, spec = open_parent(config, catalog)
     weights = stage_weights(config, spec, parent)
-    spec = pinned_spec(config, spec, weights, parent, catalog)
+    spec, pins = pinned_spec(config, spec, weights, parent, catalog, pins)
     if strategy.check:  # again: a pinned spec may know what the named one could not (an ad-hoc backbone's stages)
         from zoo.plugin.specs import load_object
 
@@ -102,7 +105,7 @@ def gather_inputs(config: StageConfig, catalog, strategy, options: dict[str, Any
     for bad, reason in [*source.bad_files, *(target.bad_files if target else [])]:
         log(f"skipped unreadable image {bad}: {reason}")
     return StageInputs(config=config, catalog=catalog, strategy=strategy, options=options, spec=spec,
-                       weights=weights, image_size=image_size, parent=parent, source=source, target=target)
+                       weights=weights, image_size=image_size, parent=parent, source=source, target=target, pins=pins)
 
 
 @dataclass
@@ -120,3 +123,4 @@ class StageInputs:
     source: Any  # zoo.data.records.LoadedDataset
     target: Any
     precision: dict[str, str] = dataclasses.field(default_factory=dict)  # the policy chosen, and why
+    pins: dict = dataclasses.field(default_factory=dict)  # what the backbone's source pinned (hub files, a digest)

@@ -49,6 +49,19 @@ class StageResult:
     config: dict[str, Any]
 
 
+PINS_FILE = "pins.json"
+"""In ``OUT.partial``: what the backbone's source pinned when the run started (a hub commit and file
+hashes, a module digest), so that ``--resume`` rebuilds from the same files even if the repo moved."""
+
+
+def read_pins(work: Path) -> dict | None:
+    path = work / PINS_FILE
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except ValueError:
+        raise UsageError(f"{path} is damaged; delete {work} and start the run again") from None
+
+
 def create_partial(paths: StagePaths, stage_text: str) -> FolderLock:
     """``OUT.partial`` with its ``stage.json``, appearing in one step, already locked by this process."""
     lock = None
@@ -113,7 +126,7 @@ def run_stage(config: StageConfig, *, catalog=None, resume: bool = False, verbos
     try:
         # the first TensorFlow work: multi-worker sets up collective ops, which only works at start-up
         distribution = make_strategy(config.distribute)
-        inputs = gather_inputs(config, catalog, strategy, options, log)
+        inputs = gather_inputs(config, catalog, strategy, options, log, pins=read_pins(paths.work) if resuming else None)
         class_weight = resolve_class_weight(config.class_weight, inputs.source.splits["train"].labels,
                                             inputs.source.class_names, where)
         if resuming:
@@ -122,6 +135,8 @@ def run_stage(config: StageConfig, *, catalog=None, resume: bool = False, verbos
             if resume:
                 log(f"nothing to resume at {paths.work}; starting afresh")
             lock = create_partial(paths, stage_text)
+            if inputs.pins:  # a resumed run rebuilds its backbone from exactly these files
+                atomic_write_text(paths.work / PINS_FILE, json.dumps(inputs.pins, sort_keys=True))
         return _train_and_write(inputs, distribution, paths, interval, verbose, log, resuming, keep_scratch,
                                 class_weight)
     finally:
@@ -218,7 +233,7 @@ def _build_backbone(inputs: StageInputs):
                                                      mode=config.normalization, record=inherited_scaling,
                                                      train=inputs.source.splits["train"], catalog=inputs.catalog,
                                                      batch_size=config.batch_size,
-                                                     recorded=parent.backbone if parent else None)
+                                                     recorded=parent.backbone if parent else inputs.pins or None)
     inherited: set[str] = set()
     if parent is not None:
         check_base_weights(built, parent.backbone)
