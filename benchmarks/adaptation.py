@@ -123,13 +123,14 @@ def adapt_accuracy(method: str, source_run: Path, target: Path, adaptation, epoc
     def sgd():
         return keras.optimizers.SGD(annealed_schedule(adaptation.lr, total_steps), momentum=MOMENTUM)
 
-    common = dict(encoder=encoder, task=head, Xt=xt, copy=False, random_state=seed, optimizer_enc=sgd(), verbose=0)
+    common = dict(encoder=encoder, task=head, Xt=xt, copy=False, random_state=seed, optimizer_enc=sgd(),
+                  optimizer_disc=sgd(), verbose=0)
     callbacks = []
     if method == "adapt_dann":
         logit = make_domain_classifier(encoder.output_shape[-1])
         discriminator = keras.Sequential([logit, keras.layers.Activation("sigmoid", dtype="float32")])
         lambda_ = tf.Variable(0.0, trainable=False)  # set every step by ADAPT's UpdateLambda callback
-        model = DANN(discriminator=discriminator, lambda_=lambda_, optimizer_disc=sgd(), **common)
+        model = DANN(discriminator=discriminator, lambda_=lambda_, **common)
         callbacks = [UpdateLambda(lambda_init=0.0, lambda_max=DEFAULT_WEIGHTS["dann"], max_steps=total_steps,
                                   gamma=GAMMA)]
     else:
