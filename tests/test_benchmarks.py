@@ -16,7 +16,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-RATIOS = ("startup_vs_tf_import", "fe_cached_vs_naive_10ep", "predict_vs_keras", "finetune_vs_keras_fit")
+RATIOS = ("startup_vs_tf_import", "fe_cached_vs_naive_10ep", "predict_vs_keras", "finetune_vs_keras_fit",
+          "da_vs_adapt_dann", "da_vs_source_only_pts")
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,9 @@ def test_every_ratio_is_measured_with_its_goal(quick_run):
     ratios, details = quick_run
     assert set(ratios) == set(RATIOS)
     for name in RATIOS:
+        if name == "da_vs_source_only_pts":  # points gained (one epoch at --quick: may be negative)
+            assert isinstance(ratios[name], float) and details[name]["measured_by"] == "da_vs_adapt_dann"
+            continue
         assert isinstance(ratios[name], float) and ratios[name] > 0, (name, ratios[name])
         assert details[name]["goal"] and details[name]["seconds"] > 0
 
@@ -73,3 +77,16 @@ def test_fine_tuning_keeps_up_with_plain_keras_fit(quick_run):
     # weights-only checkpoint per run, and now and then ~2 s at the end of a run (tf.data's iterator
     # teardown, see README); 2.5 times Keras' time per image is a regression
     assert 0.4 < ratios["finetune_vs_keras_fit"] < 3, info
+
+
+@pytest.mark.slow
+def test_adaptation_reports_every_shift_and_method(quick_run):
+    """The quick form's numbers mean nothing (one epoch); its report must have the full form's shape."""
+    ratios, details = quick_run
+    info = details["da_vs_adapt_dann"]
+    assert info["adapt"] is True and info["skipped"] == []  # ADAPT comes with the test extra
+    assert info["default_method"] == "mcc"
+    assert set(info["gain_pts"]) == {"texture", "fonts"}
+    assert set(info["mean_over_shifts"]) == {"source_only", "mcc", "adapt_dann"}
+    assert all(0.0 <= v <= 1.0 for v in info["mean_over_shifts"].values())
+    assert ratios["da_vs_source_only_pts"] == pytest.approx(sum(info["gain_pts"].values()) / 2, abs=0.06)
