@@ -371,7 +371,7 @@ def test_every_method_moves_the_target_above_source_only(method, method_runs, ad
     metrics = runs[method].metrics
     baseline = adaptation_runs["source_only"].metrics["target_accuracy"]  # 15 epochs, no domain term: 0.43
     assert metrics["method"] == method and metrics["source_accuracy"] > 0.85
-    # measured (seed 0, 8 epochs): cdan 0.69, mcc 0.79, coral 0.62, mmd 0.60
+    # each passed this bound on its first run (seed 0, 8 epochs); the exact figures are not recorded here
     assert metrics["target_accuracy"] >= baseline + 0.1, (method, metrics["target_accuracy"], baseline)
     assert ("domain_classifier_accuracy" in metrics) == (method == "cdan")
 
