@@ -122,12 +122,13 @@ def final_signals(job: TrainJob, head, domain_classifier, projections, method: s
     import numpy as np
 
     target = signal_split(job)
+    measured_on = "target training images" if target is job.target else "target evaluation images"
     if len(target) > SIGNAL_IMAGES:
         target = target.subset(np.random.default_rng(job.seed).choice(len(target), SIGNAL_IMAGES, replace=False))
     features = job.backbone.model.predict(images_only(job.make_dataset(target)), verbose=0)
     probs = np.asarray(head.predict(features, verbose=0))
     signals = prediction_signals(probs, job.class_names, job.train.labels)
-    signals["signals_measured_on"] = "target evaluation images" if target is not job.target else "target training images"
+    signals["signals_measured_on"] = measured_on
     if domain_classifier is not None:
         signals["domain_classifier_accuracy"] = domain_accuracy(job, head, domain_classifier, features, probs,
                                                                 projections if method == "cdan" else False)
@@ -144,7 +145,7 @@ def final_signals(job: TrainJob, head, domain_classifier, projections, method: s
 
 
 def domain_accuracy(job: TrainJob, head, domain_classifier, target_features, target_probs, projections) -> float:
-    """How well the domain classifier tells held-out source from target with the final model (0.5: not at all).
+    """How well the domain classifier tells source from target images with the final model (0.5: not at all).
 
     The source's held-out images are its validation split, or its training images without one
     (which the classifier has seen). ``projections`` is False for DANN (features only), else
