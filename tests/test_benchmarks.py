@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 RATIOS = ("startup_vs_tf_import", "fe_cached_vs_naive_10ep", "predict_vs_keras", "finetune_vs_keras_fit",
           "tflite_vs_keras_predict", "kerashub_fe_vs_keras", "folder_decode_vs_keras", "finetune_auto_vs_float32", "fe_time_growth_10x",
-          "fe_vs_one_pass", "fe_head_vs_logreg")
+          "fe_vs_one_pass", "fe_head_vs_logreg", "da_vs_adapt_dann",
+          "da_vs_source_only_pts")
 EXTRA_RATIOS = ("fe_peak_rss_growth_10x", "predict_peak_rss_growth_10x", "evaluate_peak_rss_growth_10x")
 
 
@@ -38,6 +39,9 @@ def test_every_ratio_is_measured_with_its_goal(quick_run):
     ratios, details = quick_run
     assert set(ratios) == set(RATIOS) | set(EXTRA_RATIOS)
     for name in (*RATIOS, *EXTRA_RATIOS):
+        if name == "da_vs_source_only_pts":  # points gained (one epoch at --quick: may be negative)
+            assert isinstance(ratios[name], float) and details[name]["measured_by"] == "da_vs_adapt_dann"
+            continue
         assert isinstance(ratios[name], float) and ratios[name] > 0, (name, ratios[name])
         assert details[name]["goal"] and details[name]["seconds"] > 0
 
@@ -128,3 +132,16 @@ def test_feature_extraction_heads_reach_logistic_regression(quick_run):
     # the same features and split for both; at --quick 80 validation images, so one image is 0.05 of the
     # ratio (0.95 measured); a head that stopped far from its optimum scored 0.87 at full size
     assert info["logreg_accuracy"] > 0.15 and ratios["fe_head_vs_logreg"] > 0.75, info
+
+
+@pytest.mark.slow
+def test_adaptation_reports_every_shift_and_method(quick_run):
+    """The quick form's numbers mean nothing (one epoch); its report must have the full form's shape."""
+    ratios, details = quick_run
+    info = details["da_vs_adapt_dann"]
+    assert info["adapt"] is True and info["skipped"] == []  # ADAPT comes with the test extra
+    assert info["default_method"] == "mcc"
+    assert set(info["gain_pts"]) == {"texture", "fonts"}
+    assert set(info["mean_over_shifts"]) == {"source_only", "mcc", "adapt_dann"}
+    assert all(0.0 <= v <= 1.0 for v in info["mean_over_shifts"].values())
+    assert ratios["da_vs_source_only_pts"] == pytest.approx(sum(info["gain_pts"].values()) / 2, abs=0.06)

@@ -107,7 +107,8 @@ def test_batchnorm_statistics_are_recomputed_from_the_images():
     np.testing.assert_array_equal(model.layers[1].get_weights()[0], np.eye(3))  # nothing else moved
 
 
-@pytest.mark.parametrize("method, batchnorm", [("dann", "domain"), ("coral", "mixed"), ("mmd", "frozen")])
+@pytest.mark.parametrize("method, batchnorm", [("dann", "domain"), ("coral", "mixed"), ("mmd", "frozen"),
+                                               ("cdan", "domain"), ("mcc", "mixed")])
 def test_adaptation_step_trains_every_method(method, batchnorm):
     import keras
     import tensorflow as tf
@@ -131,9 +132,14 @@ def test_adaptation_step_trains_every_method(method, batchnorm):
     before = bn.moving_mean.numpy().copy()
     history = model.fit(tf.data.Dataset.zip((source, target)), epochs=2, steps_per_epoch=4, verbose=0).history
     assert np.isfinite(history["loss"]).all() and np.isfinite(history["domain_loss"]).all()
-    assert (domain_classifier is not None) == (method == "dann") == ("domain_accuracy" in history)
-    # the DANN weight follows the lambda schedule: mean over the first 4 of 8 steps, then the last 4
-    if method == "dann":
+    assert (domain_classifier is not None) == (method in ("dann", "cdan")) == ("domain_accuracy" in history)
+    # what the target's predictions look like, tracked every epoch
+    assert all(0.0 <= e <= 1.0 for e in history["target_entropy"])
+    assert all(1.0 <= c <= 2.0 + 1e-6 for c in history["target_classes"])
+    if method == "cdan":  # the domain classifier sees features x class probabilities: 8 * 2 inputs
+        assert domain_classifier.input_shape == (None, 16)
+    # the adversarial weight follows the lambda schedule: mean over the first 4 of 8 steps, then the last 4
+    if method in ("dann", "cdan"):
         from zoo_strategies.schedules import dann_lambda
 
         expected = [np.mean([dann_lambda(k / 8) for k in steps]) for steps in (range(0, 4), range(4, 8))]
@@ -175,11 +181,13 @@ def adaptation_runs(tmp_path_factory):
                                            "dropout": 0.3}, **common)
     run_stage(source, verbose=0, log=lambda message: None)
     runs = {}
-    for name, options in (("adapted", {}), ("source_only", {"da_weight": 0.0, "batchnorm": "frozen"})):
+    for name, options in (("adapted", {"method": "dann"}),
+                          ("source_only", {"method": "dann", "da_weight": 0.0, "batchnorm": "frozen"})):
         config = StageConfig(from_run=source.out, target=target, epochs=15, batch_size=32, lr=1e-2,
                              strategy="domain-adaptation", out=str(root / name),
                              strategy_options={"dropout": 0.3, **options}, **common)
         runs[name] = run_stage(config, verbose=0, log=lambda message: None)
+    runs["source_run"], runs["target_ref"] = source.out, target
     return runs
 
 
@@ -202,6 +210,12 @@ def test_adapted_run_reloads_with_its_target_statistics(adaptation_runs, zoo, tm
     metrics = json.loads((run / "metrics.json").read_text())
     history = (run / "history.csv").read_text().splitlines()
     assert history[0].startswith("phase,epoch") and "domain_weight" in history[0] and len(history) == 16
+    assert "target_entropy" in history[0] and "target_classes" in history[0]
+    # the label-free signals, measured after training on the target's (unlabelled) test images
+    assert metrics["signals_measured_on"] == "target evaluation images"
+    assert 0.0 <= metrics["target_entropy"] <= 1.0 and 1.0 <= metrics["target_classes"] <= 10.0
+    assert sum(metrics["target_class_shares"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert metrics["target_collapsed"] is False and "warnings" not in metrics
     target = read_run_folder(run).config["training"]["target"]
     scored = zoo("evaluate", str(run), "--dataset", target, "--json")
     assert scored.exit_code == 0, scored
@@ -304,3 +318,69 @@ def test_mirrored_replicas_sum_to_the_mean_step_of_their_halves(method):
     np.testing.assert_allclose(result["mirrored"], halves.mean(axis=0), rtol=1e-4, atol=1e-6)
     assert result["loss"] == pytest.approx(np.mean(result["half_losses"]), rel=1e-4)
     assert result["domain_loss"] == pytest.approx(np.mean(result["half_domain_losses"]), rel=1e-4)
+
+
+# -- the label-free signals ------------------------------------------------------------
+
+
+def test_signals_tell_a_collapsed_target_from_a_spread_one():
+    from zoo_strategies.adaptation_signals import collapse_warning, prediction_signals
+
+    names = [str(i) for i in range(10)]
+    source = np.repeat(np.arange(10), 20)  # 10% per class
+    spread = np.eye(10)[np.arange(200) % 10] * 0.9 + 0.01
+    signals = prediction_signals(spread, names, source)
+    assert signals["target_classes"] == pytest.approx(10.0, abs=0.01)
+    assert signals["target_entropy"] == pytest.approx(-(0.91 * np.log(0.91) + 9 * 0.01 * np.log(0.01)) / np.log(10),
+                                                      abs=1e-3)
+    assert not signals["target_collapsed"] and collapse_warning(signals, 10) is None
+    # 3 classes take everything, class 4 half of it
+    collapsed = np.eye(10)[np.array([4] * 100 + [2] * 60 + [7] * 40)]
+    signals = prediction_signals(collapsed, names, source)
+    assert signals["target_collapsed"] and signals["largest_target_class"] == "4"
+    assert signals["target_class_shares"]["4"] == 0.5 and signals["target_classes"] < 3.0
+    assert signals["target_entropy"] == pytest.approx(0.0, abs=1e-6)  # confident, and collapsed
+    warning = collapse_warning(signals, 10)
+    assert warning.startswith("warning: the target's predictions use 2.8 of 10 classes, and class '4' takes 50%")
+    # one class at 2.5 times the source's largest share is enough, even with every class used
+    leaning = np.eye(10)[np.concatenate([np.zeros(60, int), np.arange(140) % 10])]
+    assert prediction_signals(leaning, names, source)["target_collapsed"]
+
+
+@pytest.fixture(scope="module")
+def method_runs(tmp_path_factory, adaptation_runs):
+    """Each of the other methods, a short run from the same source model on the same target."""
+    from zoo.train.config import StageConfig
+    from zoo.train.stage import run_stage
+
+    root = tmp_path_factory.mktemp("methods")
+    target, source = adaptation_runs["target_ref"], adaptation_runs["source_run"]
+    runs, lines = {}, []
+    for method in ("cdan", "mcc", "coral", "mmd"):
+        config = StageConfig(from_run=source, target=target, epochs=8, batch_size=32, lr=1e-2, seed=0, val_split=0.0,
+                             dataset="digits", shots=100, strategy="domain-adaptation", out=str(root / method),
+                             strategy_options={"dropout": 0.3, "method": method})
+        runs[method] = run_stage(config, verbose=0, log=lines.append)
+    return runs, lines
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["cdan", "mcc", "coral", "mmd"])
+def test_every_method_moves_the_target_above_source_only(method, method_runs, adaptation_runs):
+    runs, _ = method_runs
+    metrics = runs[method].metrics
+    baseline = adaptation_runs["source_only"].metrics["target_accuracy"]  # 15 epochs, no domain term: 0.43
+    assert metrics["method"] == method and metrics["source_accuracy"] > 0.85
+    # each passed this bound on its first run (seed 0, 8 epochs); the exact figures are not recorded here
+    assert metrics["target_accuracy"] >= baseline + 0.1, (method, metrics["target_accuracy"], baseline)
+    assert ("domain_classifier_accuracy" in metrics) == (method == "cdan")
+
+
+@pytest.mark.slow
+def test_signals_are_logged_every_epoch_and_after_training(method_runs):
+    _, lines = method_runs
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert len(epochs) == 4 * 8
+    assert "domain classifier accuracy" in epochs[0] and "target classes used" in epochs[0]  # cdan's first
+    after = [line for line in lines if line.startswith("after adaptation (target images, no labels)")]
+    assert len(after) == 4 and "domain classifier accuracy" in after[0] and "classes used" in after[1]

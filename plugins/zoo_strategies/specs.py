@@ -48,11 +48,13 @@ STRATEGIES = [
         trainer="zoo_strategies.domain_adaptation:train",
         check="zoo_strategies.checks:check_unfreeze",
         options=HEAD_OPTIONS + (
-            OptionSpec("method", "choice", "dann", "dann (gradient reversal), coral (Deep CORAL) or mmd",
-                       choices=("dann", "coral", "mmd")),
+            OptionSpec("method", "choice", "mcc",
+                       "dann (gradient reversal), cdan (class-conditioned DANN, entropy-weighted), "
+                       "mcc (minimum class confusion), coral (Deep CORAL) or mmd",
+                       choices=("dann", "cdan", "mcc", "coral", "mmd")),
             OptionSpec("da_weight", "float", None,
-                       "weight of the domain loss (DANN: the final lambda); default per method: "
-                       "dann 1, coral 300, mmd 10", min=0.0),
+                       "weight of the domain loss (DANN, CDAN: the final lambda); default per method: "
+                       "dann 1, cdan 1, mcc 1, coral 300, mmd 10", min=0.0),
             OptionSpec("batchnorm", "choice", "domain",
                        "BatchNorm while adapting: domain (each domain's own batch statistics, then the target's), "
                        "mixed (statistics of source and target batches together) or frozen",
