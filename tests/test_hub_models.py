@@ -61,12 +61,12 @@ def test_trained_adapter_round_trip_and_plain_keras_use(zoo, alice, local_resnet
     evaluated = zoo("evaluate", str(run), "--dataset", f"folder:{shapes}", "--split", "train", "--json")
     assert evaluated.exit_code == 0, evaluated
     assert json.loads(evaluated.stdout)["n"] == 30  # the run's own data: split as in training, 6 held out
-    # the published config names the data only as folder:shapes, so the Hub copy cannot tell this folder is the
-    # one it was trained on: it is scored on all of it (and the same images get the same predictions)
+    # the published config names the data only as folder:shapes, but records how its split was drawn and a
+    # fingerprint of the images: the Hub copy recognises this folder and scores the same 30 training images
     remote_eval = zoo("evaluate", "hf://alice/shapes-resnet50", "--dataset", f"folder:{shapes}", "--split", "train",
                       "--json")
     assert remote_eval.exit_code == 0, remote_eval
-    assert json.loads(remote_eval.stdout)["n"] == 36
+    assert json.loads(remote_eval.stdout)["n"] == 30
     published = json.loads(zoo("pull", "alice/shapes-resnet50", "--json").stdout)["path"]
     published_text = (Path(published) / "zoo.json").read_text()
     assert str(tmp_path) not in published_text and json.loads(published_text)["training"]["dataset"] == "folder:shapes"

@@ -92,7 +92,7 @@ def record_files(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
     files = {}
     for path in sorted(run_dir.rglob("*")):
         rel = path.relative_to(run_dir).as_posix()
-        if path.is_file() and rel not in UNCHECKED and not rel.startswith(".") and rel.split("/")[0] != LOGS:
+        if path.is_file() and rel not in UNCHECKED and is_run_file(rel):
             files[rel] = sha256_file(path)
     config = {**config, "schema": SCHEMA, "files": files}
     atomic_write_text(run_dir / CONFIG, json.dumps(config, indent=2, sort_keys=False) + "\n")
@@ -177,9 +177,15 @@ def unrecorded_files(run_dir: Path, config: dict[str, Any]) -> list[str]:
     found, unchecked = [], {record_path(run_dir).name, CARD}
     for path in sorted(run_dir.rglob("*")):
         rel = path.relative_to(run_dir).as_posix()
-        if path.is_file() and rel not in config["files"] and rel not in unchecked and not rel.startswith("."):
+        if path.is_file() and rel not in config["files"] and rel not in unchecked and is_run_file(rel):
             found.append(rel)
     return found
+
+
+def is_run_file(rel: str) -> bool:
+    """Whether a file of a run folder belongs to the run (and so is recorded): not a hidden file, and not
+    the TensorBoard logs, which are for watching the training."""
+    return not rel.startswith(".") and rel.split("/")[0] != LOGS
 
 
 def warn_unrecorded(run: RunFolder) -> None:
