@@ -31,7 +31,7 @@ def test_install_list_use_uninstall(tmp_path):
         assert plugins["example"]["distribution"] == "zoo-example-plugin"
         assert plugins["example"]["provides"]["backbones"] == ["mobilenetv2"]
 
-        listed = json.loads(zoo_cli("list", "backbones", "mobilenet", "--json").stdout)
+        listed = json.loads(zoo_cli("list", "backbones", "mobilenetv2", "--json").stdout)
         assert [(r["name"], r["plugin"], r["source"]) for r in listed] == [("mobilenetv2", "example", "keras")]
 
         embedded = zoo_cli("embed", "mobilenetv2", str(image), "--weights", "none", "--image-size", "64")
