@@ -216,6 +216,40 @@ def test_optimizer_state_survives_a_kill(tmp_path):
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
+
+class SignalsWhenCollected:
+    """Sends this process SIGINT from its finalizer, where CPython prints the KeyboardInterrupt
+    as "Exception ignored" and drops it; TensorFlow runs many finalizers while it trains."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(100_000):  # Python's handler runs here, inside the finalizer
+            pass
+
+
+def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_training(tmp_path, monkeypatch):
+    import keras
+
+    from zoo.train.fit import fit_phase
+    from zoo.util.interrupt import watching_interrupts
+
+    batches: list[int] = []
+    swallowed: list[type] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: swallowed.append(unraisable.exc_type))
+
+    class InterruptInAFinalizer(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            batches.append(batch)
+            if len(batches) == 2:
+                SignalsWhenCollected()  # collected at once
+
+    with watching_interrupts(), pytest.raises(KeyboardInterrupt):
+        fit_phase(toy_job(tmp_path / "toy", []), "toy", toy_model(), toy_data(),
+                  extra_callbacks=[InterruptInAFinalizer()])
+    assert swallowed == [KeyboardInterrupt]  # it was dropped where it landed
+    assert len(batches) == 2  # raised again at the end of the next batch (before this callback saw it)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")

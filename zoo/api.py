@@ -31,7 +31,9 @@ Training (for a strategy's trainer)
     TensorBoard and the plugins' callbacks), ``KEEP_BEST`` (its ``early_stopping`` value
     that ends a phase on its best epoch), ``phase_finished``, ``compose``
     (backbone + head as one model); ``StageConfig`` and ``run_stage`` to train from a
-    program (the ``zoo train`` of Python).
+    program (the ``zoo train`` of Python); ``raise_if_interrupted`` (call it between batches
+    of a loop of your own) and ``interrupt_callback`` (pass it to a ``predict``), so that
+    Ctrl-C stops your trainer even when TensorFlow swallowed it.
 Run folders (for a hub client, or a command that uses trained runs)
     ``RunFolder``, ``read_run_folder``, ``open_run``, ``evaluate_run``; file names
     ``CONFIG``, ``HEAD``, ``BACKBONE_DELTA``, ``METRICS``, ``CARD``, ``SCHEMA``; ``HUB_RECORD``
@@ -76,6 +78,7 @@ _WHERE = {
     "zoo.data.tfdata": ["make_tf_dataset", "load_images"],
     "zoo.train.job": ["TrainJob", "TrainOutcome"],
     "zoo.train.fit": ["fit_phase", "phase_finished", "KEEP_BEST"],
+    "zoo.util.interrupt": ["raise_if_interrupted", "interrupt_callback"],
     "zoo.train.config": ["StageConfig"],
     "zoo.train.stage": ["run_stage"],
     "zoo.run.folder": ["RunFolder", "read_run_folder", "CONFIG", "HEAD", "BACKBONE_DELTA", "METRICS", "CARD",

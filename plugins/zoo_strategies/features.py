@@ -31,7 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.api import ZooError, atomic_write_text, is_out_of_space, out_of_space, reserve_space
+from zoo.api import (
+    ZooError,
+    atomic_write_text,
+    interrupt_callback,
+    is_out_of_space,
+    out_of_space,
+    raise_if_interrupted,
+    reserve_space,
+)
 
 MEMORY_LIMIT_BYTES = 64 << 20
 """Features larger than this (all splits together) go to disk with ``--feature-cache auto``
@@ -61,7 +69,7 @@ def compute_split_features(model, parts: list[tuple[str, object, int]], feature_
         batches = parts[0][1]
         for _, dataset, _ in parts[1:]:
             batches = batches.concatenate(dataset)
-        rows = np.asarray(model.predict(batches, verbose=verbose), dtype=np.float32)
+        rows = np.asarray(model.predict(batches, verbose=verbose, callbacks=[interrupt_callback()]), dtype=np.float32)
         check_rows(len(rows), sum(count for _, _, count in parts), "+".join(name for name, _, _ in parts))
         bounds = np.cumsum([0] + [count for _, _, count in parts])
         return [rows[start:end] for start, end in zip(bounds, bounds[1:])]
@@ -94,6 +102,7 @@ def _write_features(model, batches, parts, feature_dim: int, folder: Path) -> No
             files.append(_open_partial(folder, name, count, feature_dim))
         index, written, rows = 0, 0, 0
         for images, _ in batches:
+            raise_if_interrupted()
             batch = np.asarray(model.predict_on_batch(images), dtype=np.float32)
             rows += len(batch)
             while len(batch) and index < len(parts):

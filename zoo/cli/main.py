@@ -74,8 +74,11 @@ class ZooGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):
+        from zoo.util.interrupt import watching_interrupts
+
         try:
-            return super().invoke(ctx)
+            with watching_interrupts():
+                return super().invoke(ctx)
         except ZooError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise

@@ -20,7 +20,9 @@ from zoo.errors import UsageError, ZooError
 
 def predict_probabilities(model, dataset) -> np.ndarray:
     """Class probabilities for every image of an unshuffled dataset (labels, if any, ignored)."""
-    return np.asarray(model.predict(dataset, verbose=0), dtype=np.float32)
+    from zoo.util.interrupt import interrupt_callback
+
+    return np.asarray(model.predict(dataset, verbose=0, callbacks=[interrupt_callback()]), dtype=np.float32)
 
 
 TOP_K = 5

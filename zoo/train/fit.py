@@ -19,6 +19,7 @@ from zoo.train.distribute import check_trainable_across_workers, fit_across_work
 from zoo.train.job import TrainJob
 from zoo.train.schedules import is_scheduled, schedule_callback
 from zoo.train.stopping import EarlyStopper
+from zoo.util.interrupt import interrupt_callback
 
 
 def phase_finished(job: TrainJob, phase: str, epochs: int) -> bool:
@@ -76,7 +77,8 @@ def fit_phase(job: TrainJob, phase: str, model, train_data, val_data=None, epoch
         if stopper is not None and state is not None:
             stopper.load(state.tracking, state.best_weights)
         # workers time their epochs apart; a checkpoint every epoch keeps theirs at one epoch for --resume
-        callbacks = [epoch_checkpoint_callback(job.checkpoints, phase, history, every_epoch=across_workers,
+        callbacks = [interrupt_callback(),
+                     epoch_checkpoint_callback(job.checkpoints, phase, history, every_epoch=across_workers,
                                                stopper=stopper)]
         if is_scheduled(job.schedule, job.warmup):
             callbacks.insert(0, schedule_callback(base_lr, job.schedule, job.warmup, epochs))
