@@ -1,6 +1,7 @@
 """Domain adaptation on five shifts it was not tuned on: zoo's methods, source only, and ADAPT's DANN and DeepCORAL.
 
     python benchmarks/adaptation.py [--quick] [--json] [--seeds N] [--epochs E] [--out DIR]
+    python benchmarks/adaptation.py --methods mcc mcc+batchnorm=mixed mcc+da_weight=3   # a sweep
     python benchmarks/run.py --only da_vs_adapt_dann
 
 For each seed, one source model is trained on ``digits`` with the demo's recipe
@@ -78,11 +79,23 @@ def source_stages(root: Path, seed: int, plan: Plan):
     return made["source"], made["domain_adaptation"]
 
 
-def zoo_accuracy(adaptation, target: Path, method: str, epochs: int, out: Path) -> dict[str, Any]:
+def variant(label: str) -> tuple[str, dict[str, str]]:
+    """``"mcc+batchnorm=mixed+da_weight=3"`` -> ``("mcc", {"batchnorm": "mixed", "da_weight": "3"})``: a zoo
+    method with strategy options of its own, so that a sweep of the defaults is one run of this file."""
+    method, *options = label.split("+")
+    if method not in ZOO_METHODS + ADAPT_METHODS or any("=" not in o for o in options) \
+            or (options and method in ADAPT_METHODS):
+        raise argparse.ArgumentTypeError(f"{label!r}: give a method of {', '.join(ZOO_METHODS + ADAPT_METHODS)}, "
+                                         "for zoo's optionally followed by +OPTION=VALUE ...")
+    return method, dict(o.split("=", 1) for o in options)
+
+
+def zoo_accuracy(adaptation, target: Path, label: str, epochs: int, out: Path) -> dict[str, Any]:
     from zoo.api import run_stage
 
+    method, options = variant(label)
     config = dataclasses.replace(adaptation, target=f"npz:{target}", epochs=epochs, out=str(out),
-                                 strategy_options={**adaptation.strategy_options, "method": method})
+                                 strategy_options={**adaptation.strategy_options, **options, "method": method})
     metrics = run_stage(config, verbose=0, log=lambda message: None).metrics
     shutil.rmtree(out, ignore_errors=True)
     kept = ("source_accuracy", "domain_classifier_accuracy", "target_entropy", "target_classes", "target_collapsed")
@@ -248,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--shifts", nargs="*", choices=SHIFTS)
-    parser.add_argument("--methods", nargs="*", choices=ZOO_METHODS + ADAPT_METHODS)
+    parser.add_argument("--methods", nargs="*", type=lambda label: variant(label) and label,
+                        help=f"of {', '.join(ZOO_METHODS + ADAPT_METHODS)}; zoo's as METHOD+OPTION=VALUE... too")
     parser.add_argument("--out", type=Path, help="keep the runs here (default: a temporary folder, removed)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else Plan()

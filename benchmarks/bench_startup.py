@@ -1,7 +1,7 @@
 """startup_vs_tf_import: `zoo list backbones` against `python -c "import tensorflow"`.
 
-Both are run as fresh processes, alternating, 5 times each (after one untimed run of each
-to warm the file cache); the ratio of the medians says how much of TensorFlow's import
+Both are run as fresh processes, alternating, 5 times each (2 with --quick; after one untimed
+run of each to warm the file cache); the ratio of the medians says how much of TensorFlow's import
 cost the catalogue commands pay (goal: almost none). ``zoo`` is the installed console
 script next to this Python (``python -m zoo`` where there is none).
 """
@@ -27,6 +27,7 @@ def _time(command: list[str]) -> float:
 
 
 def run(quick: bool = False, repeats: int = 5) -> tuple[float, dict]:
+    repeats = 2 if quick else repeats
     zoo_cmd = [*zoo_command(), "list", "backbones"]
     tf_cmd = [sys.executable, "-c", "import tensorflow"]
     _time(zoo_cmd), _time(tf_cmd)  # warm the file cache for both

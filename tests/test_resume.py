@@ -33,10 +33,17 @@ TRAIN = ["train", "--backbone", "alexnet-small", "--weights", "none", "--dataset
 EXAMPLES, FEATURES, CLASSES, BATCH, EPOCHS, KILLED_AFTER = 90, 6, 3, 20, 4, 2
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """For a child that gets SIGINT: a shell's background job (`pytest &`, some CI runners) ignores
+    it, the child would inherit that, and a zoo run would rightly train on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(args, out: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "zoo", *args, "--out", str(out)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1",
-                                                          "ZOO_CHECKPOINT_INTERVAL": "0"})
+                                                          "ZOO_CHECKPOINT_INTERVAL": "0"},
+                            preexec_fn=ctrl_c_as_in_a_terminal)
 
 
 def phase_folder(out: Path, phase: str) -> Path:
@@ -106,7 +113,8 @@ def test_an_interrupt_before_the_first_checkpoint_says_to_start_again(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "zoo", *TRAIN, "--epochs", "500", "--out", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", "ZOO_CHECKPOINT_INTERVAL": "inf"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "ZOO_CHECKPOINT_INTERVAL": "inf"},
+                            preexec_fn=ctrl_c_as_in_a_terminal)
     for line in proc.stderr:  # training begins right after this line
         if line.startswith("zoo: fine-tuning stages"):
             break
@@ -243,12 +251,16 @@ def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_training(tmp_path, monkey
             if len(batches) == 2:
                 SignalsWhenCollected()  # collected at once
 
-    with watching_interrupts(), pytest.raises(KeyboardInterrupt):
-        fit_phase(toy_job(tmp_path / "toy", []), "toy", toy_model(), toy_data(),
-                  extra_callbacks=[InterruptInAFinalizer()])
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, as in a terminal
+    try:
+        with watching_interrupts(), pytest.raises(KeyboardInterrupt):
+            fit_phase(toy_job(tmp_path / "toy", []), "toy", toy_model(), toy_data(),
+                      extra_callbacks=[InterruptInAFinalizer()])
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     assert swallowed == [KeyboardInterrupt]  # it was dropped where it landed
     assert len(batches) == 2  # raised again at the end of the next batch (before this callback saw it)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -62,7 +62,7 @@ STRATEGIES = [
             OptionSpec("unfreeze", "str", "all", UNFREEZE.help),
         ),
         needs_target=True,
-        description="labelled source + unlabelled target: DANN, Deep CORAL or MMD; SGD with momentum from --lr "
-                    "(0.01 in the DANN paper), annealed; per-domain BatchNorm",
+        description="labelled source + unlabelled target: MCC (default), CDAN, DANN, Deep CORAL or MMD; SGD with "
+                    "momentum from --lr (0.01 in the DANN paper), annealed; per-domain BatchNorm",
     ),
 ]
