@@ -109,6 +109,23 @@ def test_reload_evaluate_predict_and_export_agree(tuned, shapes, tmp_path, zoo):
     np.testing.assert_allclose(np.asarray(served.serve(tf.constant(pixels))), expected, atol=1e-5)
 
 
+def test_domain_adaptation_on_a_preset_backbone(tuned, shapes, tmp_path, zoo):
+    from zoo.testing import make_image_folder
+
+    dark = make_image_folder(tmp_path / "dark", per_class=12, size=40, seed=5, background=(120, 255))
+    out = tmp_path / "da"
+    result = zoo("train", "--from", str(tuned), "--strategy", "domain-adaptation", "--dataset", f"folder:{shapes}",
+                 "--target", f"folder:{dark}", "--epochs", "2", "--batch-size", "16", "--out", str(out))
+    assert result.exit_code == 0, result
+    config = read_run_folder(out).config
+    assert config["backbone"]["preset"]["files"] == read_run_folder(tuned).config["backbone"]["preset"]["files"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0 < metrics["target_classes"] <= 3 and 0.0 <= metrics["target_entropy"] <= 1.0  # label-free signals
+    with np.load(out / "backbone.delta.npz") as delta:
+        assert any(str(p).startswith("stack0_") for p in delta["__paths__"])  # every stage adapted (unfreeze all)
+    assert zoo("evaluate", str(out), "--dataset", f"folder:{dark}").exit_code == 0
+
+
 def test_a_changed_preset_file_is_refused_when_the_run_loads(tuned, preset, tmp_path, zoo):
     copy = tmp_path / "preset-copy"
     shutil.copytree(preset, copy)
@@ -165,6 +182,11 @@ def test_a_hub_preset_is_pinned_pushed_pulled_and_loaded_at_its_revision(hub_env
     reset_catalog()
     after = open_run(f"hf://alice/tiny-resnet-shapes@{commit}").model.predict(pixels, verbose=0)
     np.testing.assert_allclose(after, before, atol=1e-6)  # built from the adapter's revision, not main's
+    pulled = zoo("pull", f"alice/tiny-resnet-shapes@{commit}")
+    assert pulled.exit_code == 0, pulled
+    card = (Path(pulled.stdout.strip()) / "README.md").read_text()
+    front = card.split("---")[1]  # the Hub's metadata: the base model and its licence
+    assert "base_model: alice/tiny-resnet" in front and "license: apache-2.0" in front, front
 
     # offline, from the HF cache only
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -185,6 +207,24 @@ def test_precision_and_distribution_with_an_adhoc_hub_preset(hub_env, preset, sh
     assert config["backbone"]["name"] == f"kerashub:hf://alice/tiny-resnet-b@{sha}"
     assert config["backbone"]["hub"]["revision"] == sha
     assert zoo("evaluate", str(out)).exit_code == 0
+
+
+# -- KerasHub preset names and kaggle:// --------------------------------------------------------
+
+
+def test_preset_names_and_kaggle_handles_offline_say_what_is_missing(zoo, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # zoo's offline switch: kagglehub reads its own cache only
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kaggle"))
+    out = tmp_path / "never"
+    named = zoo("train", "--backbone", "kerashub:resnet_18_imagenet", "--dataset", "digits", "--out", str(out))
+    assert named.exit_code == 1, named
+    line, = named.stderr.strip().splitlines()
+    assert "fetching kaggle://keras/resnetv1/keras/resnet_18_imagenet" in line, line  # the name's Kaggle handle
+    unknown = zoo("train", "--backbone", "kerashub:no_such_preset", "--dataset", "digits", "--out", str(out))
+    assert unknown.exit_code == 2 and "KerasHub has no preset named 'no_such_preset'" in unknown.stderr, unknown
+    bad = zoo("info", "kerashub:kaggle://keras/resnetv1")
+    assert bad.exit_code == 2 and "write kaggle://OWNER/MODEL/keras/VARIANT[/VERSION]" in bad.stderr, bad
+    assert not out.exists() and not out.with_name("never.partial").exists()
 
 
 # -- without the extra -------------------------------------------------------------------------
@@ -229,20 +269,23 @@ def test_without_keras_hub_zoo_lists_and_says_what_to_install(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_interrupted_fine_tuning_resumes(preset, shapes, tmp_path):
+def test_an_interrupted_run_on_a_moving_hub_preset_resumes_on_its_first_commit(hub_env, preset, shapes, tmp_path):
     from test_resume import start, wait_for_epoch
 
+    sha = publish(hub_env, "alice/tiny-resnet-r", preset)
     out = tmp_path / "run"
-    args = ["train", "--backbone", f"kerashub:{preset}", "--strategy", "fine-tuning", "--unfreeze", "1",
+    args = ["train", "--backbone", "kerashub:hf://alice/tiny-resnet-r", "--strategy", "fine-tuning", "--unfreeze", "1",
             "--warmup-epochs", "1", "--epochs", "6", *FAST, "--dataset", f"folder:{shapes}"]
     proc = start(args, out)
     wait_for_epoch(out, "fine-tune", 2, proc)
     proc.kill()
     proc.wait()
+    moved = tmp_path / "moved"
+    save_keras_preset(moved, seed=7)
+    assert publish(hub_env, "alice/tiny-resnet-r", moved, "retrain") != sha  # main now holds other weights
     resumed = start([*args, "--resume"], out)
     stdout, stderr = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, stderr
     assert "resuming the interrupted run" in stdout + stderr
-    rows = (out / "history.csv").read_text().strip().splitlines()[1:]
-    assert len(rows) == 6
-    assert read_run_folder(out).config["backbone"]["preset"]["files"]
+    assert len((out / "history.csv").read_text().strip().splitlines()[1:]) == 6
+    assert read_run_folder(out).config["backbone"]["hub"]["revision"] == sha  # the commit it started on

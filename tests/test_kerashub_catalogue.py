@@ -28,7 +28,8 @@ def test_entries_list_and_describe_without_tensorflow():
     assert (resnet["base_model"], resnet["license"], resnet["feature_dim"]) == ("timm/resnet50.a1_in1k", "apache-2.0", 2048)
     assert resnet["weights"]["builtin"]["source"] == "hf://timm/resnet50.a1_in1k"
     assert described["vit-b16"]["fixed_size"] is True and described["vit-b16"]["preprocessing"]["mode"] == "tf"
-    assert all(not d["hub_revision"] for d in described.values())  # not invented: pinned by the runs
+    assert all(len(d["hub_revision"]) == 40 for d in described.values()), described  # one commit each
+    assert all("model.safetensors" in dict(get_catalog().backbone(n).hub_files) for n in ENTRIES if n != "vit-b16")
 
 
 @pytest.mark.parametrize("field, value, problem", [

@@ -98,7 +98,7 @@ def test_a_file_that_is_not_the_pinned_one_is_refused_and_not_cached(hub_env, ti
     result = zoo("pull", "pinned-resnet18")
     assert result.exit_code == 1, result
     assert "model.safetensors has sha256" in result.stderr and "pinned 000000000000" in result.stderr
-    assert "nothing was cached" in result.stderr
+    assert "the file is not kept in the cache" in result.stderr
     good = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     cached = {hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(hub_env_cache()).rglob("blobs/*")}
     assert good not in cached  # the refused weights are gone from the HF cache
@@ -123,6 +123,30 @@ def test_pull_fetches_into_the_hf_cache_and_offline_builds_from_it(hub_env, timm
     assert built.provenance["hub"]["revision"] == sha
     missing = zoo("pull", "kerashub:hf://alice/not-cached")
     assert missing.exit_code == 1 and "HF_HUB_OFFLINE" in missing.stderr and "zoo pull" in missing.stderr
+
+
+def test_a_catalogue_entry_is_pulled_only_at_its_pinned_commit(hub_env, zoo, tmp_path, monkeypatch):
+    """``zoo pull timm-resnet50-a1`` asks for the registry's commit: a Hub whose repo holds other
+    commits is refused; re-pinned in a user's layer, the entry pulls and then loads offline."""
+    folder = tmp_path / "impostor"
+    write_timm_resnet18(folder, seed=5)
+    sha = publish(hub_env, "timm/resnet50.a1_in1k", folder)
+    refused = zoo("pull", "timm-resnet50-a1")
+    assert refused.exit_code == 2, refused
+    assert f"has no revision '{get_catalog().backbone('timm-resnet50-a1').hub_revision}'" in refused.stderr
+    weights = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    Path("registry.toml").write_text(f'[backbones.timm-resnet50-a1]\nhub_revision = "{sha}"\nfeature_dim = 512\n'
+                                     f'[backbones.timm-resnet50-a1.hub_files]\n"model.safetensors" = "{weights}"\n')
+    pulled = zoo("pull", "timm-resnet50-a1", "--json")
+    assert pulled.exit_code == 0, pulled
+    assert json.loads(pulled.stdout)["revision"] == sha
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: only the cache can answer
+    from zoo.plugin.catalog import reset_catalog
+
+    reset_catalog()
+    built = build_backbone(get_catalog().backbone("timm-resnet50-a1"), input_size=32)
+    assert built.feature_dim == 512 and built.provenance["hub"]["revision"] == sha
 
 
 def test_fine_tuning_a_vit_block_leaves_the_rest_frozen(hub_env, vit_repo, zoo, tmp_path):

@@ -25,6 +25,9 @@ def build(spec: BackboneSpec, *, weights: Path | None, input_size: int):
 
     folder = local_folder(spec)
     facts = describe_folder(folder, f"backbone '{spec.name}'")
+    if facts.fixed_size and facts.input_size and input_size != facts.input_size:
+        raise UsageError(f"backbone '{spec.name}' takes only {facts.input_size} px images (its position embeddings "
+                         f"were learnt at that size), not {input_size}: use --image-size {facts.input_size}")
     kwargs = {} if spec.fixed_size or facts.fixed_size else {"image_shape": (input_size, input_size, spec.channels)}
     try:
         backbone = keras_hub.models.Backbone.from_preset(str(folder), **kwargs)

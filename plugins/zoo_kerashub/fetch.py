@@ -73,9 +73,9 @@ def verify(folder: Path, files: dict[str, str], pinned: dict[str, str], where: s
         if files[name] != expected:
             if forget:
                 _forget(folder / name)
-            kept = "removed it from the cache" if forget else "left it in place"
+            kept = "the file is not kept in the cache" if forget else "the folder was left as it is"
             raise ChecksumRefused(f"{where}: {name} has sha256 {files[name][:12]}..., pinned {expected[:12]}...; "
-                                  f"refused it ({kept}); nothing was cached")
+                                  f"refused it ({kept})")
     if not any(fnmatch.fnmatch(name, p) for name in files for p in WEIGHTS):
         raise UsageError(f"{where}: no weights zoo can load (model.safetensors or model.weights.h5); pickled "
                          "PyTorch files (.bin, .pth) are never loaded")
@@ -221,7 +221,7 @@ def pin(spec: BackboneSpec, recorded: dict | None = None) -> tuple[BackboneSpec,
         changes["hub_revision"] = record["hub"]["revision"]
         changes["base_model"] = spec.base_model or ref.location
     if spec.preprocessing == AUTO:
-        changes["preprocessing"] = facts.preprocessing or ("torch" if facts.kind == "timm" else "none")
+        changes["preprocessing"] = facts.preprocessing or _default_scaling(spec, facts)
     if spec.feature_dim == 0:  # ad hoc: the files say how big
         changes.update(input_size=facts.input_size or spec.input_size, fixed_size=facts.fixed_size,
                        min_input_size=facts.min_input_size)
@@ -232,6 +232,19 @@ def pin(spec: BackboneSpec, recorded: dict | None = None) -> tuple[BackboneSpec,
     pinned_spec = dataclasses.replace(spec, **changes)
     _folders[_key(pinned_spec)] = folder
     return pinned_spec, record
+
+
+def _default_scaling(spec: BackboneSpec, facts) -> str:
+    """The pixel scaling of a preset whose files name none: timm's own default (ImageNet mean/std),
+    raw pixels for a KerasHub preset saved without an image converter; a transformers repo
+    without ``preprocessor_config.json`` is refused, since its scaling is a guess either way."""
+    if facts.kind == "timm":
+        return "torch"
+    if facts.kind == "transformers":
+        raise UsageError(f"backbone '{spec.name}': {spec.model} has no preprocessor_config.json, so the pixel "
+                         "scaling its weights were trained with is unknown; add a registry entry for it with "
+                         "preprocessing = \"torch\", \"tf\", \"unit\" or \"none\"")
+    return "none"
 
 
 def _key(spec: BackboneSpec) -> tuple:

@@ -25,6 +25,8 @@ KNOWN_SCALINGS = {
     "none": ((0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255)),
 }
 TOLERANCE = 2e-3
+FIXED_SIZE_ARCHITECTURES = ("vit", "deit")
+"""KerasHub backbones whose learnt position embeddings fix the input size they were saved with."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,10 @@ def _keras(folder: Path, config: dict[str, Any], where: str) -> PresetFacts:
     name = str(config.get("registered_name") or config.get("class_name"))
     body = config.get("config") or {}
     shape = body.get("image_shape") or [None, None, 3]
-    fixed = shape[0] is not None
+    arch = name.split(">")[-1].replace("Backbone", "").lower()
+    # a saved size binds only a model whose position embeddings cannot be resized (ViT, DeiT);
+    # convolutional backbones and DINOv2 (interpolated) / DINOv3 (rotary) are rebuilt at any size
+    fixed = shape[0] is not None and arch.startswith(FIXED_SIZE_ARCHITECTURES)
     converter = None
     if (folder / "image_converter.json").is_file():
         converter = read_json(folder / "image_converter.json").get("config")
@@ -138,10 +143,9 @@ def _keras(folder: Path, config: dict[str, Any], where: str) -> PresetFacts:
         pre = read_json(folder / "preprocessor.json").get("config") or {}
         converter = (pre.get("image_converter") or {}).get("config")
     mode = _converter_mode(converter, where) if converter else "none"
-    size = int(shape[0]) if fixed else None
-    if size is None and converter and converter.get("image_size"):
-        size = int(converter["image_size"][0])
-    arch = name.split(">")[-1].replace("Backbone", "").lower()
+    size = int(shape[0]) if shape[0] is not None else None
+    if converter and converter.get("image_size"):
+        size = int(converter["image_size"][0]) if not fixed else size
     pooling = "token" if arch.startswith(("vit", "dinov2", "dinov3", "deit")) else "avg"
     return PresetFacts("keras", name, size, fixed, None if fixed else 32, mode, _stages_for(arch, body), pooling)
 
