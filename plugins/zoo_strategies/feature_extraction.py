@@ -112,8 +112,14 @@ def head_lr(job: TrainJob) -> float:
 
 
 def _train_on_features(job: TrainJob, head, *, epochs: int, phase: str, cache: str) -> list[dict]:
-    """The head on cached features, standardised by its first layer (when it has one)."""
-    compile_classifier(head, head_lr(job))
+    """The head on cached features, standardised by its first layer (when it has one).
+
+    An epoch is one call of the training function (``steps_per_execution``): a step on cached
+    features costs microseconds, so a call per step would spend the epoch in Python and in
+    callbacks (measured: about 0.2 s an epoch, twice the feature pass of 1,024 images at 32 px).
+    """
+    epoch_steps = steps_per_epoch(len(job.train), job.batch_size)
+    compile_classifier(head, head_lr(job), steps_per_execution=epoch_steps)
     if phase_finished(job, phase, epochs):  # restore what that phase trained (statistics included), compute nothing
         history = fit_phase(job, phase, head, None, epochs=epochs)
         refresh_standardisation(head)
@@ -130,5 +136,5 @@ def _train_on_features(job: TrainJob, head, *, epochs: int, phase: str, cache: s
     val_data = None
     if job.has_val:
         val_data = feature_dataset(features[1], job.val.labels, job.batch_size, shuffle=False, seed=job.seed)
-    return fit_phase(job, phase, head, train_data, val_data, epochs=epochs,
-                     steps_per_epoch=steps_per_epoch(len(job.train), job.batch_size), early_stopping=KEEP_BEST)
+    return fit_phase(job, phase, head, train_data, val_data, epochs=epochs, steps_per_epoch=epoch_steps,
+                     early_stopping=KEEP_BEST)
