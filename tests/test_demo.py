@@ -33,6 +33,7 @@ def test_quick_demo_writes_results_and_plot(tmp_path, zoo):
         assert (out / "seed-0" / run / "config.json").is_file()
     config = json.loads((out / "seed-0" / "domain-adaptation" / "config.json").read_text())
     assert config["training"]["target"] == "digits-m" and config["strategy"]["options"]["method"] == "dann"
+    assert results["precision"] == config["training"]["precision"] == "float32"  # --precision auto: every stage
 
     again = zoo("demo", "--quick", "--out", str(out))
     assert again.exit_code == 2 and "is not empty" in again.stderr

@@ -19,8 +19,10 @@ def zoo_commands(cli):
     @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
                   help="Repeat with this many seeds.")
     @click.option("--quick", is_flag=True, help="A few epochs only: a smoke test, not a result.")
+    @click.option("--precision", type=click.Choice(["float32", "auto"]), default="float32", show_default=True,
+                  help="Every stage's --precision (auto: mixed bfloat16 or float16 where the hardware has it).")
     @needs_tensorflow
-    def demo(out: str, seeds: int, quick: bool) -> None:
+    def demo(out: str, seeds: int, quick: bool, precision: str) -> None:
         """Compare the strategies offline: digits (source) -> digits-m (target).
 
         Trains a small AlexNet on the labelled source, then scores on the target's
@@ -37,7 +39,7 @@ def zoo_commands(cli):
         def log(message: str) -> None:
             click.echo(f"zoo: {message}", err=True)
 
-        results = run_demo(Path(out), seeds=seeds, quick=quick, log=log, verbose=0)
+        results = run_demo(Path(out), seeds=seeds, quick=quick, log=log, verbose=0, precision=precision)
         click.echo(table(results))
         click.echo(f"results: {Path(out) / 'results.json'}  plot: {Path(out) / 'comparison.png'}  "
                    f"({results['total_s']:.0f} s)")

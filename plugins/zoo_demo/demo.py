@@ -69,8 +69,8 @@ class DemoPlan:
 QUICK = DemoPlan(source_epochs=1, feature_epochs=2, fine_tune_epochs=2, warmup_epochs=1, adapt_epochs=1)
 
 
-def stages(plan: DemoPlan, root: Path, seed: int) -> dict[str, StageConfig]:
-    common = dict(batch_size=plan.batch_size, seed=seed, val_split=0.0)
+def stages(plan: DemoPlan, root: Path, seed: int, precision: str = "float32") -> dict[str, StageConfig]:
+    common = dict(batch_size=plan.batch_size, seed=seed, val_split=0.0, precision=precision)
     source = StageConfig(
         name="source", backbone=plan.backbone, weights="none", dataset=plan.source, normalization="symmetric",
         epochs=plan.source_epochs, lr=2e-3, strategy="fine-tuning", out=str(root / "source"),
@@ -105,7 +105,7 @@ def adapter_bytes(run: str | Path) -> int:
 
 
 def run_demo(out: Path, seeds: int = 1, quick: bool = False, log: Callable[[str], None] = print,
-             verbose: int = 0) -> dict[str, Any]:
+             verbose: int = 0, precision: str = "float32") -> dict[str, Any]:
     from zoo.api import evaluate_run, open_run, run_stage
 
     if out.exists() and any(out.iterdir()):
@@ -118,7 +118,7 @@ def run_demo(out: Path, seeds: int = 1, quick: bool = False, log: Callable[[str]
     started = time.perf_counter()
     for seed in range(seeds):
         root = out / f"seed-{seed}"
-        plan_stages = stages(plan, root, seed)
+        plan_stages = stages(plan, root, seed, precision)
         log(f"seed {seed}: training {plan.backbone} on {plan.source} (source domain)")
         t = time.perf_counter()
         trained = run_stage(plan_stages["source"], verbose=verbose, log=log)
@@ -152,6 +152,7 @@ def run_demo(out: Path, seeds: int = 1, quick: bool = False, log: Callable[[str]
         "total_s": round(time.perf_counter() - started, 1),
         "seeds": seeds,
         "quick": quick,
+        "precision": precision,
         "plan": asdict(plan),
     })
     out.mkdir(parents=True, exist_ok=True)
