@@ -54,10 +54,13 @@ class TrainJob:
     seed: int
     """``--seed``: Keras is already seeded with it; use it for any other randomness."""
     make_dataset: Callable[..., Any]
-    """``make_dataset(split, training=False, batch_size=None, repeat=False, seed=None)``: a
+    """``make_dataset(split, training=False, batch_size=None, repeat=False, seed=None, cache=None)``: a
     ``tf.data.Dataset`` of ``(images, labels)`` batches, images as float32 raw RGB at the
     backbone's input size. ``training=True`` shuffles (by ``seed``, default the job's) and
-    augments (``--augment``); ``repeat=True`` repeats it without end."""
+    augments (``--augment``); ``repeat=True`` repeats it without end. ``cache`` keeps the
+    decoded images in memory for later passes (up to 1 GiB); by default only batches read
+    more than once are cached (``training`` or ``repeat``, and :meth:`validation_data`), so a
+    single pass (features, predictions) does not hold the whole split in memory."""
     checkpoints: CheckpointStore
     """Where :func:`zoo.api.fit_phase` keeps each phase's checkpoints; a trainer rarely touches it."""
     work_dir: Path
@@ -105,8 +108,9 @@ class TrainJob:
         return self.val is not None and len(self.val) > 0
 
     def validation_data(self, **kwargs: Any):
-        """``make_dataset(val, **kwargs)``, or ``None`` without a validation split: what ``fit`` takes."""
-        return self.make_dataset(self.val, **kwargs) if self.has_val else None
+        """``make_dataset(val, **kwargs)``, cached (it is read every epoch), or ``None`` without a
+        validation split: what ``fit`` takes."""
+        return self.make_dataset(self.val, **{"cache": True, **kwargs}) if self.has_val else None
 
 
 @dataclass
