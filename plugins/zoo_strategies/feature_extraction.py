@@ -115,8 +115,9 @@ def _train_on_features(job: TrainJob, head, *, epochs: int, phase: str, cache: s
     """The head on cached features, standardised by its first layer (when it has one).
 
     An epoch is one call of the training function (``steps_per_execution``): a step on cached
-    features costs microseconds, so a call per step would spend the epoch in Python and in
-    callbacks (measured: about 0.2 s an epoch, twice the feature pass of 1,024 images at 32 px).
+    features is so cheap that a call per step spends most of the epoch in Python and callbacks
+    (measured: 10 epochs of 100 steps of a 2048-wide head took 2.9 s one call a step, 1.6 s one
+    call an epoch). Callbacks' batch hooks see one batch an epoch.
     """
     epoch_steps = steps_per_epoch(len(job.train), job.batch_size)
     compile_classifier(head, head_lr(job), steps_per_execution=epoch_steps)
