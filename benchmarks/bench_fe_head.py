@@ -56,9 +56,10 @@ def one_seed(seed: int, limit: int | None, epochs: int = EPOCHS, lr: float = 1e-
     catalog = get_catalog()
     work = Path(tempfile.mkdtemp(prefix="zoo-bench-"))
 
-    def make_dataset(part, training=False, batch_size=None, repeat=False, seed=None):
+    def make_dataset(part, training=False, batch_size=None, repeat=False, seed=None, cache=None):
         return make_tf_dataset(part, image_size=SIZE, channels=3, batch_size=batch_size or BATCH, shuffle=training,
-                               seed=job.seed if seed is None else seed, repeat=repeat)
+                               seed=job.seed if seed is None else seed, repeat=repeat,
+                               cache=training or repeat if cache is None else cache)
 
     train, val = data.splits["train"], data.splits["val"]
     job = TrainJob(backbone=built, class_names=data.class_names, train=train, val=val,

@@ -33,7 +33,7 @@ def test_quick_demo_writes_results_and_plot(tmp_path, zoo):
         assert (out / "seed-0" / run / "config.json").is_file()
     config = json.loads((out / "seed-0" / "domain-adaptation" / "config.json").read_text())
     assert config["training"]["target"] == "digits-m" and config["strategy"]["options"]["method"] == "dann"
-    assert results["precision"] == config["training"]["precision"] == "float32"  # --precision auto: every stage
+    assert results["precision"] == config["training"]["precision"] == "float32"  # the default
 
     again = zoo("demo", "--quick", "--out", str(out))
     assert again.exit_code == 2 and "is not empty" in again.stderr
@@ -49,3 +49,11 @@ def test_demo_defaults_to_three_seeds(zoo):
 def test_demo_rejects_bad_seed_counts(zoo, seeds):
     result = zoo("demo", "--seeds", seeds)
     assert result.exit_code == 2
+
+
+def test_demo_precision_reaches_every_stage(tmp_path):
+    from zoo_demo.demo import DemoPlan, stages
+
+    assert {stage.precision for stage in stages(DemoPlan(), tmp_path, 0, "auto").values()} == {"auto"}
+    assert {stage.precision for stage in stages(DemoPlan(), tmp_path, 0).values()} == {"float32"}
+

@@ -89,6 +89,29 @@ def hub_env_cache() -> str:
     return os.path.join(os.environ["HF_HOME"], "hub")
 
 
+def test_a_vit_takes_only_its_own_size_and_needs_its_pixel_scaling(hub_env, vit_repo, tmp_path, zoo):
+    repo, sha, _, folder = vit_repo
+    Path("registry.toml").write_text(  # an entry that forgot fixed_size: the preset's files still say so
+        f'[backbones.tiny-vit]\nsource = "kerashub"\nmodel = "hf://{repo}"\nhub_revision = "{sha}"\n'
+        'input_size = 32\nfeature_dim = 16\npreprocessing = "tf"\ndefault_weights = "builtin"\n')
+    from zoo.errors import UsageError
+    from zoo.plugin.catalog import reset_catalog
+
+    reset_catalog()
+    with pytest.raises(UsageError, match="takes only 32 px images .* use --image-size 32"):
+        build_backbone(get_catalog().backbone("tiny-vit"), input_size=48)
+    bare = tmp_path / "no-preprocessor"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (bare / name).write_bytes((folder / name).read_bytes())
+    publish(hub_env, "alice/vit-no-preprocessor", bare)
+    out = tmp_path / "never"
+    result = zoo("train", "--backbone", "kerashub:hf://alice/vit-no-preprocessor", "--dataset", "digits",
+                 "--out", str(out))
+    assert result.exit_code == 2 and "has no preprocessor_config.json" in result.stderr, result
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.with_name("never.partial").exists()
+
+
 def test_a_file_that_is_not_the_pinned_one_is_refused_and_not_cached(hub_env, timm_repo, zoo, tmp_path):
     repo, sha, _, folder = timm_repo
     Path("registry.toml").write_text(

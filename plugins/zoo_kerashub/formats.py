@@ -135,7 +135,7 @@ def _keras(folder: Path, config: dict[str, Any], where: str) -> PresetFacts:
     arch = name.split(">")[-1].replace("Backbone", "").lower()
     # a saved size binds only a model whose position embeddings cannot be resized (ViT, DeiT);
     # convolutional backbones and DINOv2 (interpolated) / DINOv3 (rotary) are rebuilt at any size
-    fixed = shape[0] is not None and arch.startswith(FIXED_SIZE_ARCHITECTURES)
+    fixed = shape[0] is not None and arch in FIXED_SIZE_ARCHITECTURES
     converter = None
     if (folder / "image_converter.json").is_file():
         converter = read_json(folder / "image_converter.json").get("config")

@@ -7,6 +7,7 @@ command line or the environment), so that a run is described by its ``config.jso
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -110,7 +111,11 @@ class TrainJob:
     def validation_data(self, **kwargs: Any):
         """``make_dataset(val, **kwargs)``, cached (it is read every epoch), or ``None`` without a
         validation split: what ``fit`` takes."""
-        return self.make_dataset(self.val, **{"cache": True, **kwargs}) if self.has_val else None
+        if not self.has_val:
+            return None
+        if takes_keyword(self.make_dataset, "cache"):  # a make_dataset written before it had one does not
+            kwargs = {"cache": True, **kwargs}
+        return self.make_dataset(self.val, **kwargs)
 
 
 @dataclass
@@ -125,3 +130,13 @@ class TrainOutcome:
     """One row per epoch, all phases in order: what :func:`zoo.api.fit_phase` returns, concatenated."""
     metrics: dict[str, Any] = field(default_factory=dict)
     """Extra figures to record in ``metrics.json`` (the pipeline adds accuracy, loss and the rest)."""
+
+
+def takes_keyword(function: Callable[..., Any], name: str) -> bool:
+    """Whether ``function`` accepts the keyword argument ``name`` (by name or through ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
