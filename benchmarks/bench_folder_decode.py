@@ -74,10 +74,11 @@ def run(quick: bool = False) -> tuple[float, dict]:
         else:
             plain.append(keras_pass(folder, size, count))
     ratios = [keras / zoo for zoo, keras in zip(ours, plain)]
-    antialiased, bilinear = [], []
-    for _ in range(rounds):  # the resize alone, both ways, alternating
-        antialiased.append(resize_pass(split, size, True))
-        bilinear.append(resize_pass(split, size, False))
+    passes: dict[bool, list[float]] = {True: [], False: []}
+    for round_ in range(rounds):  # the resize alone, both ways, in turns (ABBA)
+        for antialias in ((True, False) if round_ % 2 == 0 else (False, True)):
+            passes[antialias].append(resize_pass(split, size, antialias))
+    antialiased, bilinear = passes[True], passes[False]
     return median(ratios), {
         "images": count, "file_size": file_size, "image_size": size, "batch_size": BATCH, "rounds": rounds,
         "zoo_images_per_s": round(count / median(ours), 1), "keras_images_per_s": round(count / median(plain), 1),
