@@ -27,9 +27,11 @@ BatchNormalization (``batchnorm``), the choice that decides whether this works:
                       statistics of the mixture, kept as they are.
 ``frozen``            BN in inference mode, as in fine-tuning.
 
-The default method was chosen on the five shifts of ``benchmarks/adaptation.py`` (its
-table is in the README); the BatchNorm handling, weights and schedules were not re-tuned
-there and are still those chosen on digits-m. Measured on
+The default method, MCC's weight and the BatchNorm handling were chosen on the five shifts
+of ``benchmarks/adaptation.py`` (its tables are in the README): ``domain`` statistics gave
+MCC a mean target accuracy of 0.690 over them, ``mixed`` 0.558 (the target collapsed onto
+5-8 classes on two shifts) and ``frozen`` 0.571. The schedules are still the DANN paper's,
+not swept. Measured on
 digits -> digits-m alone (``zoo demo``'s source models, alexnet-small, 30 epochs
 of 32 + 32 images, lr 0.01, 3 seeds), target test accuracy: the same training without a
 domain term 0.57; with ``domain`` statistics DANN 0.88, Deep CORAL 0.71, MMD 0.67; DANN
@@ -49,9 +51,12 @@ from zoo_strategies.freezing import recompute_batchnorm_statistics, trainable_pa
 from zoo_strategies.heads import make_head
 from zoo_strategies.schedules import annealed_schedule
 
-DEFAULT_WEIGHTS = {"dann": 1.0, "cdan": 1.0, "mcc": 1.0, "coral": 300.0, "mmd": 10.0}
-"""``da_weight`` when none is given. DANN's and CDAN's is the final lambda of the paper (1),
-MCC's its paper's (1). CORAL and MMD on raw features are orders of magnitude smaller than
+DEFAULT_WEIGHTS = {"dann": 1.0, "cdan": 1.0, "mcc": 3.0, "coral": 300.0, "mmd": 10.0}
+"""``da_weight`` when none is given. DANN's and CDAN's is the final lambda of the paper (1).
+MCC's, 3, was chosen by the adaptation benchmark's sweep over its five shifts (3 seeds each):
+mean target accuracy 0.705 against 0.690 with its paper's 1 and 0.650 with 0.3, and no shift
+lower than with 1 (``benchmarks/adaptation.py --methods mcc+da_weight=3 ...``; the README has the
+table). CORAL and MMD on raw features are orders of magnitude smaller than
 the class loss (CORAL about 0.007 on alexnet-small's 256 features at the start); these
 weights bring them to the class loss's scale, as Sun & Saenko advise."""
 TARGET_SEED_OFFSET = 7919

@@ -54,7 +54,7 @@ STRATEGIES = [
                        choices=("dann", "cdan", "mcc", "coral", "mmd")),
             OptionSpec("da_weight", "float", None,
                        "weight of the domain loss (DANN, CDAN: the final lambda); default per method: "
-                       "dann 1, cdan 1, mcc 1, coral 300, mmd 10", min=0.0),
+                       "dann 1, cdan 1, mcc 3, coral 300, mmd 10", min=0.0),
             OptionSpec("batchnorm", "choice", "domain",
                        "BatchNorm while adapting: domain (each domain's own batch statistics, then the target's), "
                        "mixed (statistics of source and target batches together) or frozen",
