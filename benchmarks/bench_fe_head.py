@@ -59,7 +59,7 @@ def one_seed(seed: int, limit: int | None, epochs: int = EPOCHS, lr: float = 1e-
     def make_dataset(part, training=False, batch_size=None, repeat=False, seed=None, cache=None):
         return make_tf_dataset(part, image_size=SIZE, channels=3, batch_size=batch_size or BATCH, shuffle=training,
                                seed=job.seed if seed is None else seed, repeat=repeat,
-                               cache=training or repeat if cache is None else cache)
+                               cache=cache)
 
     train, val = data.splits["train"], data.splits["val"]
     job = TrainJob(backbone=built, class_names=data.class_names, train=train, val=val,

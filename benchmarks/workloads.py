@@ -105,7 +105,7 @@ def train_job(built, split, *, strategy: str, options: dict[str, Any], epochs: i
         return make_tf_dataset(part, image_size=built.input_size, channels=built.spec.channels,
                                batch_size=batch_size or job.batch_size, shuffle=training,
                                seed=job.seed if seed is None else seed, repeat=repeat,
-                               cache=training or repeat if cache is None else cache)
+                               cache=cache)
 
     job = TrainJob(backbone=built, class_names=[str(i) for i in range(int(split.labels.max()) + 1)], train=split,
                    val=None, options=strategy_options(strategy, options), epochs=epochs, batch_size=batch_size,

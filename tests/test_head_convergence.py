@@ -34,7 +34,7 @@ def test_default_feature_extraction_is_within_3_points_of_logistic_regression(tm
     def make_dataset(split, training=False, batch_size=None, repeat=False, seed=None, cache=None):
         return make_tf_dataset(split, image_size=64, channels=3, batch_size=batch_size or defaults.batch_size,
                                shuffle=training, seed=defaults.seed if seed is None else seed, repeat=repeat,
-                               cache=training or repeat if cache is None else cache)
+                               cache=cache)
 
     # the defaults of `zoo train --strategy feature-extraction`, features kept on disk to read them back
     options = resolve_strategy_options(catalog.strategy("feature-extraction"), {"feature_cache": "disk"}, "test")

@@ -147,6 +147,18 @@ def test_file_cache_serves_later_epochs_without_the_files(pets, tmp_path):
     assert len(first) == 12
 
 
+def test_by_default_only_batches_read_again_are_cached(pets):
+    train = load_dataset(f"folder:{pets}").splits["train"]
+    one_pass = make_tf_dataset(train, image_size=8)
+    epochs = make_tf_dataset(train, image_size=8, shuffle=True)
+    assert len(stacked(one_pass)[0]) == len(stacked(epochs)[0]) == 12
+    os.remove(train.files[0])
+    assert len(stacked(epochs)[0]) == 12  # the training epochs' decoded images are kept
+    with pytest.raises(Exception) as caught:  # a single pass holds nothing: it decodes again
+        stacked(one_pass)
+    assert str(input_error(caught.value)).startswith(f"TensorFlow cannot decode image {train.files[0]} ")
+
+
 def test_memory_cache_and_no_cache(pets):
     train = load_dataset(f"folder:{pets}").splits["train"]
     cached = make_tf_dataset(train, image_size=8, cache=True)

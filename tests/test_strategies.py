@@ -187,7 +187,7 @@ def digits_job(tmp_path):
         def make_dataset(split, training=False, batch_size=None, repeat=False, seed=None, cache=None):
             return make_tf_dataset(split, image_size=32, channels=3, batch_size=batch_size or 16, shuffle=training,
                                    seed=0 if seed is None else seed, repeat=repeat,
-                                   cache=training or repeat if cache is None else cache)
+                                   cache=cache)
 
         job = TrainJob(backbone=built, class_names=data.class_names, train=train, val=None,
                        options={"units": 0, "dropout": dropout, "feature_cache": cache}, epochs=epochs,

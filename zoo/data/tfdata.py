@@ -153,13 +153,14 @@ def _examples(split: Split, image_size: int, channels: int):
 
 def make_tf_dataset(split: Split, *, image_size: int, channels: int = 3, batch_size: int = 32,
                     shuffle: bool = False, seed: int = 0, augment: Augmentation | None = None,
-                    cache: bool | str = True, repeat: bool = False, drop_remainder: bool = False,
+                    cache: bool | str | None = None, repeat: bool = False, drop_remainder: bool = False,
                     map_images: Callable | None = None):
     """Batches ``(float32 images (B, S, S, C) in [0, 255], int64 labels)`` of one split.
 
     ``cache`` keeps decoded, resized images in memory (True, for splits up to
     :data:`MEMORY_CACHE_LIMIT`) or in files with that path prefix (a str), so later epochs
-    skip decoding; shuffling (by ``seed``, anew
+    skip decoding; by default (None) only batches that will be read again are cached in
+    memory (``shuffle`` or ``repeat``: training epochs), never a single pass; shuffling (by ``seed``, anew
     each epoch) and augmentation come after the cache. Pass ``augment`` for training
     only. ``map_images``, if given, is applied to each float32 image batch last.
     """
@@ -176,6 +177,8 @@ def make_tf_dataset(split: Split, *, image_size: int, channels: int = 3, batch_s
     image_size = int(image_size)
 
     dataset = _examples(split, image_size, channels)
+    if cache is None:
+        cache = shuffle or repeat
     if cache:
         if isinstance(cache, (str, os.PathLike)):
             Path(cache).parent.mkdir(parents=True, exist_ok=True)

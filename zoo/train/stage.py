@@ -195,11 +195,10 @@ def _train(inputs: StageInputs, distribution, work: Path, checkpoint_every: floa
 
         def make_dataset(split, training: bool = False, batch_size: int | None = None, repeat: bool = False,
                          seed: int | None = None, cache: bool | None = None):
-            reread = training or repeat if cache is None else cache  # a single pass gains nothing from a cache
             return make_tf_dataset(split, image_size=built.input_size, channels=spec.channels,
                                    batch_size=batch_size or config.batch_size, shuffle=training,
                                    seed=config.seed if seed is None else seed,
-                                   augment=augment if training else None, repeat=repeat, cache=reread)
+                                   augment=augment if training else None, repeat=repeat, cache=cache)
 
         job = TrainJob(
             backbone=built, class_names=source.class_names, train=source.splits["train"],
