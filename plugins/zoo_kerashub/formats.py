@@ -144,8 +144,8 @@ def _keras(folder: Path, config: dict[str, Any], where: str) -> PresetFacts:
         converter = (pre.get("image_converter") or {}).get("config")
     mode = _converter_mode(converter, where) if converter else "none"
     size = int(shape[0]) if shape[0] is not None else None
-    if converter and converter.get("image_size"):
-        size = int(converter["image_size"][0]) if not fixed else size
+    if converter and converter.get("image_size") and not fixed:  # a fixed size is the one saved
+        size = int(converter["image_size"][0])
     pooling = "token" if arch.startswith(("vit", "dinov2", "dinov3", "deit")) else "avg"
     return PresetFacts("keras", name, size, fixed, None if fixed else 32, mode, _stages_for(arch, body), pooling)
 

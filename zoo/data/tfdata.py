@@ -160,8 +160,8 @@ def make_tf_dataset(split: Split, *, image_size: int, channels: int = 3, batch_s
     ``cache`` keeps decoded, resized images in memory (True, for splits up to
     :data:`MEMORY_CACHE_LIMIT`) or in files with that path prefix (a str), so later epochs
     skip decoding; by default (None) only batches that will be read again are cached in
-    memory (``shuffle`` or ``repeat``: training epochs), never a single pass; shuffling (by ``seed``, anew
-    each epoch) and augmentation come after the cache. Pass ``augment`` for training
+    memory (``shuffle`` or ``repeat``: training epochs), never a single pass. Shuffling (by
+    ``seed``, anew each epoch) and augmentation come after the cache. Pass ``augment`` for training
     only. ``map_images``, if given, is applied to each float32 image batch last.
     """
     import tensorflow as tf
