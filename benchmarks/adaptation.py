@@ -81,7 +81,8 @@ def source_stages(root: Path, seed: int, plan: Plan):
 
 def variant(label: str) -> tuple[str, dict[str, str]]:
     """``"mcc+batchnorm=mixed+da_weight=3"`` -> ``("mcc", {"batchnorm": "mixed", "da_weight": "3"})``: a zoo
-    method with strategy options of its own, so that a sweep of the defaults is one run of this file."""
+    method with strategy options of its own, so that a sweep of the defaults is one run of this file.
+    ``augment=...`` (``mcc+augment=invert=0.5``) is the run's ``--augment`` instead."""
     method, *options = label.split("+")
     if method not in ZOO_METHODS + ADAPT_METHODS or any("=" not in o for o in options) \
             or (options and method in ADAPT_METHODS):
@@ -94,7 +95,8 @@ def zoo_accuracy(adaptation, target: Path, label: str, epochs: int, out: Path) -
     from zoo.api import run_stage
 
     method, options = variant(label)
-    config = dataclasses.replace(adaptation, target=f"npz:{target}", epochs=epochs, out=str(out),
+    augment = options.pop("augment", adaptation.augment)  # a stage option, not the strategy's
+    config = dataclasses.replace(adaptation, target=f"npz:{target}", epochs=epochs, out=str(out), augment=augment,
                                  strategy_options={**adaptation.strategy_options, **options, "method": method})
     metrics = run_stage(config, verbose=0, log=lambda message: None).metrics
     shutil.rmtree(out, ignore_errors=True)

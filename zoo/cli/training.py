@@ -49,7 +49,7 @@ CORE_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--val-split", "val_split", float, "Fraction held out for validation when the dataset has no val split. [default: 0.2]"),
     ("--shots", "shots", int, "Train on only this many labelled images per class (few-shot; seeded)."),
     ("--on-bad-image", "on_bad_image", click.Choice(BAD_IMAGE_POLICIES), "Unreadable images: skip (and list) or fail."),
-    ("--augment", "augment", str, "Augmentation, e.g. flip,rotation=0.1,zoom=0.1,contrast=0.2."),
+    ("--augment", "augment", str, "Augmentation, e.g. flip,rotation=0.1,zoom=0.1,contrast=0.2 (or invert=0.5)."),
     ("--normalization", "normalization", click.Choice(NORMALIZATIONS), "Input scaling. [default: backbone]"),
     ("--precision", "precision", click.Choice(PRECISIONS),
      "Numeric precision; auto: mixed_bfloat16 on GPUs >= 8.0 and bf16 CPUs, mixed_float16 on 7.x GPUs, "
