@@ -122,7 +122,7 @@ def test_augmentation_parse():
     assert not Augmentation.parse("").enabled and not Augmentation.parse("none").enabled
     assert str(Augmentation.parse("flip,contrast=0.3")) == "flip=horizontal,contrast=0.3"
     assert Augmentation.parse(str(Augmentation.parse("all"))) == Augmentation.parse("all")
-    with pytest.raises(UsageError, match="unknown augmentation 'blur'; choose from flip, rotation, zoom, contrast"):
+    with pytest.raises(UsageError, match="unknown augmentation 'blur'; choose from flip, rotation, zoom, contrast, invert"):
         Augmentation.parse("flip,blur")
     with pytest.raises(UsageError, match="expected a number"):
         Augmentation.parse("rotation=lots")
@@ -130,6 +130,22 @@ def test_augmentation_parse():
         Augmentation.parse("zoom=2")
     with pytest.raises(UsageError, match="horizontal, vertical or both"):
         Augmentation.parse("flip=sideways")
+    assert Augmentation.parse("invert").invert == 0.5 and Augmentation.parse("all").invert == 0.0
+    with pytest.raises(UsageError, match="augmentation invert must be a number in \\[0, 1\\)"):
+        Augmentation.parse("invert=1")
+
+
+def test_invert_turns_some_images_into_their_negative_and_leaves_the_rest():
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8)
+    split = Split(labels=np.zeros(64), images=pixels)
+
+    out, _ = stacked(make_tf_dataset(split, image_size=8, batch_size=64, augment=Augmentation.parse("invert=0.5")))
+
+    inverted = [np.allclose(image, 255.0 - original) for image, original in zip(out, pixels.astype(np.float32))]
+    kept = [np.array_equal(image, original) for image, original in zip(out, pixels.astype(np.float32))]
+    assert all(a or b for a, b in zip(inverted, kept))
+    assert 16 <= sum(inverted) <= 48  # each image by a fair coin: 32 expected
 
 
 def test_file_cache_serves_later_epochs_without_the_files(pets, tmp_path):
@@ -182,6 +198,22 @@ def test_repeat_drop_remainder_and_map_images(pets):
 
     dropped = batches(make_tf_dataset(train, image_size=8, batch_size=5, drop_remainder=True))
     assert len(dropped) == 2
+
+
+def test_pipelines_run_without_the_autotuning_thread(pets, tmp_path):
+    """That thread is what ``fit`` waited for, seconds at a time, when it dropped its iterator."""
+    import tensorflow as tf
+    from zoo_strategies.features import feature_dataset
+
+    train = load_dataset(f"folder:{pets}").splits["train"]
+    training = make_tf_dataset(train, image_size=8, shuffle=True, repeat=True)
+    features = np.lib.format.open_memmap(tmp_path / "f.npy", mode="w+", dtype=np.float32, shape=(12, 4))
+    pipelines = [training, make_tf_dataset(train, image_size=8), tf.data.Dataset.zip((training, training)),
+                 feature_dataset(np.zeros((12, 4), np.float32), train.labels, 4, shuffle=True, seed=0),
+                 feature_dataset(features, train.labels, 4, shuffle=True, seed=0, repeat=True)]
+    for dataset in pipelines:
+        assert dataset.options().autotune.enabled is False
+    assert [len(x) for x, _ in training.take(2)] == [32, 32]  # 12 images, repeated
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -24,7 +24,8 @@ Datasets (for a dataset loader)
     ``LoadedDataset``, ``Split``, ``class_counts``, ``stratified_split``; image files:
     ``IMAGE_EXTENSIONS``, ``is_image_file``, ``check_on_bad_image``, ``drop_bad_images``,
     ``expand_image_paths``, ``load_images``; ``load_dataset`` and ``make_tf_dataset`` (the
-    one input pipeline).
+    one input pipeline); ``prefetched`` (the last step of any other ``tf.data`` pipeline a
+    plugin builds: it keeps ``fit`` from stalling when it drops the iterator).
 Training (for a strategy's trainer)
     ``TrainJob`` (what a trainer gets), ``TrainOutcome`` (what it returns), ``fit_phase``
     (``model.fit`` with checkpoints, ``--resume``, early stopping, schedules, class weights,
@@ -75,7 +76,7 @@ _WHERE = {
     "zoo.data.images": ["IMAGE_EXTENSIONS", "is_image_file", "check_on_bad_image", "drop_bad_images",
                         "expand_image_paths"],
     "zoo.data.loading": ["load_dataset"],
-    "zoo.data.tfdata": ["make_tf_dataset", "load_images"],
+    "zoo.data.tfdata": ["make_tf_dataset", "load_images", "prefetched"],
     "zoo.train.job": ["TrainJob", "TrainOutcome"],
     "zoo.train.fit": ["fit_phase", "phase_finished", "KEEP_BEST"],
     "zoo.util.interrupt": ["raise_if_interrupted", "interrupt_callback"],
@@ -121,7 +122,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
     from zoo.data.images import IMAGE_EXTENSIONS, check_on_bad_image, drop_bad_images, expand_image_paths, is_image_file  # noqa: F401
     from zoo.data.loading import load_dataset  # noqa: F401
     from zoo.data.records import LoadedDataset, Split, class_counts, stratified_split  # noqa: F401
-    from zoo.data.tfdata import load_images, make_tf_dataset  # noqa: F401
+    from zoo.data.tfdata import load_images, make_tf_dataset, prefetched  # noqa: F401
     from zoo.errors import ConfigError, UsageError, ZooError  # noqa: F401
     from zoo.plugin.catalog import get_catalog  # noqa: F401
     from zoo.plugin.specs import (  # noqa: F401

@@ -37,6 +37,7 @@ from zoo.api import (
     interrupt_callback,
     is_out_of_space,
     out_of_space,
+    prefetched,
     raise_if_interrupted,
     reserve_space,
 )
@@ -233,7 +234,7 @@ def feature_dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, s
         if shuffle:
             dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
         dataset = dataset.repeat() if repeat else dataset
-        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return prefetched(dataset.batch(batch_size))
 
     def read(index):
         rows = np.sort(index)  # in file order: sequential reads; a batch's order does not matter
@@ -249,4 +250,4 @@ def feature_dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, s
     if shuffle:
         indices = indices.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     indices = indices.repeat() if repeat else indices
-    return indices.batch(batch_size).map(read_batch).prefetch(2)
+    return prefetched(indices.batch(batch_size).map(read_batch), 2)

@@ -48,8 +48,8 @@ class Augmentation:
     def parse(cls, text: str | None) -> "Augmentation":
         """``"flip,rotation=0.1,zoom"`` -> an Augmentation; names alone take DEFAULTS.
 
-        ``""``, ``"none"`` or ``"off"`` mean no augmentation, ``"all"`` every kind at its default but ``invert`` (which suits
-        drawings and scans, not photographs: ask for it by name).
+        ``""``, ``"none"`` or ``"off"`` mean no augmentation, ``"all"`` every kind at its default
+        but ``invert`` (which suits drawings and scans, not photographs: ask for it by name).
         """
         text = (text or "").strip()
         if text.lower() in ("", "none", "off", "no", "false"):
